@@ -1,0 +1,66 @@
+"""The ``mmzoo`` command line: each subcommand lives in its own module of this package.
+
+A command module defines ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int`` and imports
+nothing heavy at its top level. A user mistake (any :class:`~mmzoo.MmzooError`) is printed as one
+line, ``error: <message>``, with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mmzoo.errors import MmzooError
+
+COMMANDS = {
+    "list": "mmzoo.cli.list",
+    "info": "mmzoo.cli.info",
+    "plugins": "mmzoo.cli.plugins",
+    "train": "mmzoo.cli.train",
+    "eval": "mmzoo.cli.eval",
+    "push": "mmzoo.cli.push",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import mmzoo
+
+    parser = argparse.ArgumentParser(prog="mmzoo", description="A plugin-based zoo of multimodal models.")
+    parser.add_argument("--version", action="version", version=f"mmzoo {mmzoo.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a command whose module is not part of this installation
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except MmzooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `mmzoo list | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The composed model: encoders -> fusion -> head."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmzoo.errors import MmzooError
+from mmzoo.outputs import EncoderOutput, ModelOutput
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class Collator:
+    """Turns a list of example dicts into a batch: each encoder's ``preprocess`` on its key's values.
+
+    Picklable, so it can be a DataLoader ``collate_fn`` and run in worker processes.
+    """
+
+    def __init__(self, preprocessors: Mapping[str, Callable], collate_targets: Callable | None = None):
+        self.preprocessors = dict(preprocessors)
+        self.collate_targets = collate_targets
+
+    def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        if isinstance(examples, Mapping) or not isinstance(examples, Sequence) or not examples:
+            raise MmzooError("preprocess expects a non-empty list of example dicts, one per example "
+                             f"(keys {', '.join(self.preprocessors)} and optionally 'target')")
+        batch: dict[str, Any] = {}
+        for key, preprocess in self.preprocessors.items():
+            try:
+                values = [example[key] for example in examples]
+            except KeyError:
+                missing = next(i for i, e in enumerate(examples) if key not in e)
+                raise MmzooError(f"example {missing} has no '{key}' (keys: {', '.join(map(str, examples[missing]))});"
+                                 f" this model reads {', '.join(self.preprocessors)}") from None
+            batch[key] = preprocess(values)
+        has_target = ["target" in example for example in examples]
+        if any(has_target):
+            if not all(has_target):
+                raise MmzooError("some examples have a 'target' and some do not; give all or none")
+            targets = [example["target"] for example in examples]
+            batch["target"] = self.collate_targets(targets) if self.collate_targets else torch.as_tensor(targets)
+        return batch
+
+
+class MultimodalModel(nn.Module):
+    """Encoders (one per batch key) -> one fusion -> one head.
+
+    ``model(batch)`` returns a :class:`~mmzoo.ModelOutput`; the loss is computed when the batch has
+    a ``"target"`` or the head needs none (``requires_target = False``).
+    """
+
+    def __init__(self, encoders: Mapping[str, nn.Module], fusion: nn.Module, head: nn.Module, *,
+                 spec: dict, name: str | None = None, requires: Mapping[str, str] | None = None):
+        super().__init__()
+        self.encoders = nn.ModuleDict(dict(encoders))
+        self.fusion = fusion
+        self.head = head
+        self.spec = copy.deepcopy(spec)
+        self.name = name
+        self.requires = dict(requires or {})
+        self.load_report = None
+        self._loss_without_target = getattr(head, "requires_target", True) is False
+
+    @property
+    def modalities(self) -> dict[str, str | None]:
+        """Batch key -> the modality its encoder reads (when the encoder declares it)."""
+        return {key: getattr(enc, "modality", None) for key, enc in self.encoders.items()}
+
+    def forward(self, batch: Mapping[str, Any]) -> ModelOutput:
+        features = {}
+        for key, encoder in self.encoders.items():
+            if key not in batch:
+                raise MmzooError(f"the batch has no '{key}' (keys: {', '.join(map(str, batch))}); this model "
+                                 f"reads {', '.join(self.encoders)} — build batches with model.preprocess(examples)")
+            out = encoder(batch[key])
+            features[key] = out if isinstance(out, EncoderOutput) else EncoderOutput(out)
+        fused = self.fusion(features)
+        outputs = self.head(fused)
+        loss = None
+        target = batch.get("target")
+        if target is not None or self._loss_without_target:
+            loss = self.head.loss(outputs, target)
+        return ModelOutput(outputs=outputs, loss=loss, fused=fused, features=features)
+
+    @property
+    def collator(self) -> Collator:
+        """A picklable ``collate_fn``: list of example dicts -> batch."""
+        return Collator({key: enc.preprocess for key, enc in self.encoders.items()},
+                        getattr(self.head, "collate_targets", None))
+
+    def preprocess(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Build a batch from raw examples (a list of dicts holding each encoder key's raw value)."""
+        return self.collator(examples)
+
+    def part_modules(self) -> dict[str, nn.Module]:
+        """Each part by its dotted name: ``encoders.<key>``, ``fusion``, ``head``."""
+        parts = {f"encoders.{key}": enc for key, enc in self.encoders.items()}
+        parts["fusion"] = self.fusion
+        parts["head"] = self.head
+        return parts
+
+    def part_parameters(self) -> dict[str, int]:
+        """Number of parameters of each part."""
+        return {name: sum(p.numel() for p in module.parameters()) for name, module in self.part_modules().items()}
+
+    def config(self) -> dict[str, Any]:
+        """What ``config.json`` holds: the spec and the distributions (with versions) it needs."""
+        import mmzoo
+
+        return {"format": "mmzoo", "mmzoo_version": mmzoo.__version__, "name": self.name,
+                "spec": copy.deepcopy(self.spec), "requires": dict(self.requires)}
+
+    def save_pretrained(self, directory: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` to ``directory`` (created if needed)."""
+        from mmzoo.weights import save_weights
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = self.config()
+        for key, value in (extra or {}).items():
+            if key in config:
+                raise MmzooError(f"save_pretrained(extra=...): '{key}' is reserved in config.json")
+            config[key] = value
+        save_weights(self, directory / WEIGHTS_NAME)
+        tmp = directory / (CONFIG_NAME + ".tmp")
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.replace(directory / CONFIG_NAME)
+        return directory
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any):
+        """Publish this model to the Hub (see :func:`mmzoo.hub.push_to_hub`)."""
+        from mmzoo.hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}" if self.name else ""

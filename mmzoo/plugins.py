@@ -1,0 +1,153 @@
+"""Plugin discovery through the ``mmzoo`` entry-point group, with pluggy.
+
+Each entry point's module is imported and registered with pluggy; then each distribution's hook
+implementations are called one by one against a staging :class:`~mmzoo.registry.Registrar`, so a
+plugin that fails to import or whose hook raises is skipped whole, warned about once on stderr and
+shown by ``mmzoo plugins``, while every other plugin keeps working.
+
+Environment:
+    ``MMZOO_PLUGINS=a,b``      load only these distributions (or entry-point names); the core's
+                               builtin parts always load.
+    ``MMZOO_STRICT_PLUGINS=1`` make any plugin failure fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+
+import pluggy
+
+from mmzoo import hookspecs
+from mmzoo.errors import PluginError, did_you_mean
+from mmzoo.registry import Registrar, Registry, normalize_dist
+
+GROUP = "mmzoo"
+CORE_DIST = "mmzoo"
+HOOKS = ("mmzoo_register_components", "mmzoo_register_models")
+
+hookimpl = pluggy.HookimplMarker("mmzoo")
+
+
+@dataclass
+class PluginInfo:
+    """One distribution's plugin state, as ``mmzoo plugins`` shows it."""
+
+    dist: str
+    version: str
+    entry_points: list[str] = field(default_factory=list)
+    status: str = "loaded"  # loaded | failed | disabled
+    error: str = ""
+
+
+@dataclass
+class PluginState:
+    registry: Registry
+    plugins: dict[str, PluginInfo]
+
+
+_state: PluginState | None = None
+
+
+def get_registry() -> Registry:
+    """The registry filled by every installed plugin (loaded once per process)."""
+    return _load().registry
+
+
+def plugin_infos() -> list[PluginInfo]:
+    """Every distribution that declares ``mmzoo`` entry points, sorted by name."""
+    return sorted(_load().plugins.values(), key=lambda p: p.dist)
+
+
+def reset() -> None:
+    """Forget what was loaded, so the next lookup discovers plugins again (for tests)."""
+    global _state
+    _state = None
+
+
+def _load() -> PluginState:
+    global _state
+    if _state is None:
+        _state = discover()
+    return _state
+
+
+def _allowlist() -> set[str] | None:
+    raw = os.environ.get("MMZOO_PLUGINS", "").strip()
+    if not raw:
+        return None
+    return {normalize_dist(x.strip()) for x in raw.split(",") if x.strip()}
+
+
+def _strict() -> bool:
+    return os.environ.get("MMZOO_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _check_hook_names(manager: pluggy.PluginManager, module: object) -> None:
+    """Refuse a hook implementation whose name is not a hook (a typo would be silently ignored)."""
+    for attr in dir(module):
+        if manager.parse_hookimpl_opts(module, attr) is not None and attr not in HOOKS:
+            raise PluginError(f"'{attr}' is marked @mmzoo.hookimpl but is not a hook; hooks are "
+                              f"{', '.join(HOOKS)}.{did_you_mean(attr, HOOKS)}")
+
+
+def discover() -> PluginState:
+    """Import every entry point of the ``mmzoo`` group and run its hooks into a new registry."""
+    allow = _allowlist()
+    strict = _strict()
+    manager = pluggy.PluginManager("mmzoo")
+    manager.add_hookspecs(hookspecs)
+    registry = Registry()
+    plugins: dict[str, PluginInfo] = {}
+
+    def fail(info: PluginInfo, what: str, exc: BaseException) -> None:
+        info.status = "failed"
+        info.error = f"{what}: {type(exc).__name__}: {exc}"
+        registry.failed_dists[info.dist] = info.error
+        message = f"plugin distribution '{info.dist}' {info.error}"
+        if strict:
+            raise PluginError(message + " (MMZOO_STRICT_PLUGINS=1 makes this fatal)") from exc
+        sys.stderr.write(f"mmzoo: warning: {message}; skipped it (see 'mmzoo plugins')\n")
+
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: (e.dist.name if e.dist else "", e.name)):
+        dist = ep.dist.name if ep.dist else "unknown"
+        info = plugins.setdefault(dist, PluginInfo(dist, ep.dist.version if ep.dist else "?"))
+        info.entry_points.append(f"{ep.name} = {ep.value}")
+        if allow is not None and normalize_dist(dist) != CORE_DIST and not (
+            normalize_dist(dist) in allow or normalize_dist(ep.name) in allow
+        ):
+            info.status = "disabled"
+            info.error = "not in MMZOO_PLUGINS"
+            continue
+        if info.status == "failed":
+            continue
+        try:
+            module = ep.load()
+            _check_hook_names(manager, module)
+            manager.register(module, name=f"{dist}/{ep.name}")
+        except Exception as exc:
+            fail(info, f"failed to load entry point '{ep.name} = {ep.value}'", exc)
+
+    registrars: dict[str, Registrar] = {}
+    for hook_name in HOOKS:
+        for impl in reversed(getattr(manager.hook, hook_name).get_hookimpls()):  # registration order
+            dist = impl.plugin_name.split("/", 1)[0]
+            info = plugins[dist]
+            if info.status != "loaded":
+                continue
+            registrar = registrars.setdefault(dist, registry.registrar(dist))
+            try:
+                impl.function(registry=registrar)
+            except Exception as exc:
+                fail(info, f"hook {hook_name} in {impl.plugin_name.split('/', 1)[1]} raised", exc)
+
+    for dist, registrar in registrars.items():
+        if plugins[dist].status == "loaded":
+            registry._commit(registrar)
+    for problem in registry.problems:
+        if strict:
+            raise PluginError(f"{problem.dist}: {problem.message} (MMZOO_STRICT_PLUGINS=1 makes this fatal)")
+        sys.stderr.write(f"mmzoo: warning: {problem.dist}: {problem.message}; entry skipped\n")
+    return PluginState(registry, plugins)

@@ -1,0 +1,226 @@
+"""Saving and loading a composed model's weights (safetensors only), with a per-part report."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mmzoo.errors import WeightsError
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+@dataclass
+class PartLoad:
+    """How one part (``encoders.image``, ``fusion``, ``head``) came out of a load."""
+
+    part: str
+    status: str  # "loaded" | "partial" | "initialised"
+    reason: str = ""
+    loaded: int = 0
+    missing: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadReport:
+    """Per-part outcome of loading a weights file into a model."""
+
+    source: str
+    parts: list[PartLoad]
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every part was loaded from the file and nothing in it was ignored."""
+        return all(p.status == "loaded" for p in self.parts) and not self.ignored
+
+    def part(self, name: str) -> PartLoad:
+        return next(p for p in self.parts if p.part == name)
+
+    def __str__(self) -> str:
+        width = max(len(p.part) for p in self.parts)
+        lines = [f"weights from {self.source}:"]
+        for p in self.parts:
+            why = f" — {p.reason}" if p.reason else ""
+            lines.append(f"  {p.part:<{width}}  {p.status:<11} {p.loaded} tensors{why}")
+        if self.ignored:
+            lines.append(f"  ignored {len(self.ignored)} tensors the model has no place for: "
+                         f"{', '.join(self.ignored[:5])}{' …' if len(self.ignored) > 5 else ''}")
+        return "\n".join(lines)
+
+
+def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
+    """Write ``model``'s state to a safetensors file atomically (shared tensors stored once)."""
+    from safetensors.torch import save_model
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_model(model, str(tmp), metadata={"format": "pt", **(metadata or {})})
+    tmp.replace(path)
+
+
+def read_weights(path: str | Path, *, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """Read a weights file: safetensors; a pickle checkpoint only with ``allow_pickle=True``."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    if path.suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise WeightsError(f"{path.name} is a pickle checkpoint, which can run code when loaded; mmzoo "
+                               f"reads safetensors only. Convert it to safetensors, or pass allow_pickle=True "
+                               f"if you trust its source")
+        return torch.load(path, map_location="cpu", weights_only=True)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc}); the file is truncated or "
+                           f"corrupted — download or save it again") from None
+
+
+@contextlib.contextmanager
+def skip_init() -> Iterator[None]:
+    """Build modules with parameters on the meta device: nothing is allocated or initialised.
+
+    Buffers stay real (they are often computed, not learned). Parameters are filled later by
+    :func:`load_weights` with ``assign=True``.
+    """
+    original = nn.Module.register_parameter
+
+    def register_on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and param.device.type != "meta":
+            param = type(param)(param.to("meta"), requires_grad=param.requires_grad)
+        original(module, name, param)
+
+    nn.Module.register_parameter = register_on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = original
+
+
+def has_meta_tensors(module: nn.Module) -> bool:
+    return any(t.is_meta for t in module.state_dict().values())
+
+
+def load_weights(model, path: str | Path, *, strict: bool = True, relaxed: Collection[str] = (),
+                 reasons: Mapping[str, str] | None = None,
+                 materialize: Callable[[str], nn.Module] | None = None,
+                 allow_pickle: bool = False) -> LoadReport:
+    """Load a weights file into a :class:`~mmzoo.model.MultimodalModel`, part by part.
+
+    A part whose tensors are missing or shaped differently is an error unless ``strict`` is false
+    or the part is in ``relaxed`` (``reasons`` says why a part is relaxed, e.g. an override
+    changed ``num_classes``); such a part keeps its fresh initialisation for what does not fit.
+    ``materialize(part)`` returns a freshly initialised module for a part built with
+    :func:`skip_init`, used when the file cannot fill it.
+    """
+    state = read_weights(path, allow_pickle=allow_pickle)
+    reasons = dict(reasons or {})
+    parts = model.part_modules()
+    report = LoadReport(source=str(path), parts=[])
+    claimed: set[str] = set()
+    to_load: dict[str, torch.Tensor] = {}
+    failures = []
+    for part_name, module in parts.items():
+        prefix = part_name + "."
+        expected = module.state_dict()
+        found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        claimed.update(prefix + k for k in found)
+        aliases = _aliases(module)
+        missing = [k for k in expected if k not in found and not (aliases.get(k, set()) & found.keys())]
+        mismatched = [f"{k}: file {tuple(found[k].shape)} vs model {tuple(expected[k].shape)}"
+                      for k in expected if k in found and found[k].shape != expected[k].shape]
+        unexpected = [k for k in found if k not in expected]
+        fits = {k: v for k, v in found.items() if k in expected and v.shape == expected[k].shape}
+        entry = PartLoad(part_name, "loaded", reasons.get(part_name, ""), len(fits), missing, mismatched, unexpected)
+        if missing or mismatched or unexpected:
+            entry.status = "partial" if fits else "initialised"
+            if not entry.reason:
+                entry.reason = _describe_problem(found, missing, mismatched, unexpected)
+            if strict and part_name not in relaxed:
+                failures.append(entry)
+            elif materialize is not None and has_meta_tensors(module):
+                _replace_part(model, part_name, materialize(part_name))
+        report.parts.append(entry)
+        to_load.update({prefix + k: v for k, v in fits.items()})
+    report.ignored = sorted(k for k in state if k not in claimed)
+    if failures or (strict and report.ignored):
+        raise WeightsError(_strict_message(path, failures, report.ignored))
+    groups = _tied_groups(model)
+    model.load_state_dict(to_load, strict=False, assign=True)
+    _retie(model, groups, to_load.keys())
+    left = [k for k, v in model.state_dict().items() if v.is_meta]
+    if left:
+        raise WeightsError(f"{path}: no values for {len(left)} tensors ({', '.join(left[:5])}); "
+                           f"the file does not match this model")
+    return report
+
+
+def _aliases(module: nn.Module) -> dict[str, set[str]]:
+    """Names that refer to one shared parameter (tied weights are stored once in a file)."""
+    groups: dict[int, set[str]] = {}
+    for name, param in module.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(param), set()).add(name)
+    return {name: names - {name} for names in groups.values() if len(names) > 1 for name in names}
+
+
+def _tied_groups(model: nn.Module) -> list[list[str]]:
+    groups: dict[int, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(param), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def _retie(model: nn.Module, groups: list[list[str]], loaded: Collection[str]) -> None:
+    """After ``assign=True`` loading, point every name of a tied group at the one that was loaded."""
+    for names in groups:
+        source = next((n for n in names if n in loaded), None)
+        if source is None:
+            continue
+        param = model.get_parameter(source)
+        for name in names:
+            if name != source:
+                owner, _, attr = name.rpartition(".")
+                setattr(model.get_submodule(owner) if owner else model, attr, param)
+
+
+def _replace_part(model, part_name: str, fresh: nn.Module) -> None:
+    if part_name.startswith("encoders."):
+        model.encoders[part_name.split(".", 1)[1]] = fresh
+    else:
+        setattr(model, part_name, fresh)
+
+
+def _describe_problem(found, missing, mismatched, unexpected) -> str:
+    if not found:
+        return "not in the weights file"
+    bits = []
+    if mismatched:
+        bits.append(f"{len(mismatched)} shape mismatches ({mismatched[0]})")
+    if missing:
+        bits.append(f"{len(missing)} tensors missing ({missing[0]})")
+    if unexpected:
+        bits.append(f"{len(unexpected)} unexpected tensors ({unexpected[0]})")
+    return "; ".join(bits)
+
+
+def _strict_message(path, failures: list[PartLoad], ignored: list[str]) -> str:
+    lines = [f"{Path(path).name} does not fit this model:"]
+    for f in failures:
+        lines.append(f"  {f.part}: {f.reason}")
+    if ignored:
+        lines.append(f"  {len(ignored)} tensors in the file belong to no part ({', '.join(ignored[:3])})")
+    names = ", ".join(repr(f.part) for f in failures) or "'...'"
+    lines.append(f"Build the model the weights were saved from, or accept fresh weights for these parts "
+                 f"with strict=False or relaxed=[{names}]")
+    return "\n".join(lines)
