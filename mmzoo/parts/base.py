@@ -1,0 +1,100 @@
+"""Optional base classes for parts, and the attribute conventions every part follows.
+
+Parts are duck-typed: a plugin's class needs only the attributes and methods below, not these
+bases. The bases give the defaults, so subclassing them is the shortest way to be conformant.
+
+Attribute conventions (the builder reads them with ``getattr`` and these defaults):
+
+=====================  ==========  =========  ====================================================
+attribute              on          default    meaning
+=====================  ==========  =========  ====================================================
+``output_dim``         encoder,    required   width ``D`` of what the part returns
+                       fusion
+``modality``           encoder     ``None``   informative: "image", "text", "audio", "vector"...
+``provides_tokens``    encoder     ``False``  forward returns ``EncoderOutput`` with ``tokens``/
+                                              ``mask`` (token-level fusions can attend to them)
+``requires_tokens``    fusion      ``False``  needs token sequences; builtin ``cross-attention``
+                                              treats a pooled-only feature as one token
+``output_kind``        fusion      "tensor"   "tensor": ``Tensor[B, output_dim]``; "dict": one
+                                              ``Tensor[B, output_dim]`` per batch key
+``input_kind``         head        "tensor"   what ``forward(fused)`` takes; must equal the
+                                              fusion's ``output_kind``
+``requires_target``    head        ``True``   ``False`` when ``loss(outputs, None)`` is meaningful
+                                              (contrastive), so batches need no ``"target"``
+``metrics_within_batch``  head     ``False``  ``True`` when a metric compares examples of the same
+                                              batch (retrieval recall@k), so its value depends on
+                                              how the data is batched
+=====================  ==========  =========  ====================================================
+
+Metrics that merge exactly across batches and ranks: a head may define
+``metric_sums(outputs, target) -> dict[str, float]`` returning additive sufficient statistics
+(counts and sums), and ``metrics_from_sums(sums) -> dict[str, float]`` turning their totals into
+metrics. A trainer adds the sums of every batch (and all-reduces them with SUM across ranks), then
+calls ``metrics_from_sums`` once: this is exact for every builtin metric, F1 included. ``metrics``
+is ``metrics_from_sums(metric_sums(...))`` for one batch. A head with only ``metrics`` can be
+averaged weighted by batch size, which is exact only for per-sample means.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Encoder", "Fusion", "Head"]
+
+
+class Encoder(nn.Module):
+    """Turns raw examples of one modality into features.
+
+    Subclasses set ``output_dim`` and implement ``preprocess`` (raw examples -> batch input) and
+    ``forward`` (batch input -> ``Tensor[B, output_dim]`` or :class:`~mmzoo.EncoderOutput`).
+    """
+
+    output_dim: int
+    modality: str | None = None
+    provides_tokens: bool = False
+
+    def preprocess(self, examples: list) -> Any:
+        """Turn a list of raw examples into the input ``forward`` takes."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement preprocess")
+
+
+class Fusion(nn.Module):
+    """Combines the features of several encoders, keyed by batch key.
+
+    Built as ``Fusion(input_dims, **params)`` with ``input_dims`` mapping each batch key to its
+    encoder's ``output_dim``; ``forward(features)`` takes ``EncoderOutput`` (or plain pooled
+    tensors) by the same keys.
+    """
+
+    output_dim: int
+    requires_tokens: bool = False
+    output_kind: str = "tensor"
+
+
+class Head(nn.Module):
+    """Turns fused features into outputs, a loss and metrics."""
+
+    input_kind: str = "tensor"
+    requires_target: bool = True
+    metrics_within_batch: bool = False
+
+    def loss(self, outputs: Tensor, target: Tensor | None) -> Tensor:
+        """Return the scalar training loss."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement loss")
+
+    def metric_sums(self, outputs: Tensor, target: Tensor | None) -> dict[str, float]:
+        """Return additive statistics of one batch; totals feed :meth:`metrics_from_sums`."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement metric_sums")
+
+    def metrics_from_sums(self, sums: dict[str, float]) -> dict[str, float]:
+        """Turn statistics summed over batches (and ranks) into metrics."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement metrics_from_sums")
+
+    @torch.no_grad()
+    def metrics(self, outputs: Tensor, target: Tensor | None) -> dict[str, float]:
+        """Return this batch's metrics as plain floats."""
+        return self.metrics_from_sums(self.metric_sums(outputs, target))
+

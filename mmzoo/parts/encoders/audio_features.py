@@ -1,0 +1,116 @@
+"""Audio signal processing in plain torch: sinc resampling, mel filterbank, log-mel and MFCC."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def resample(waveform: Tensor, orig_rate: int, new_rate: int, *, zero_crossings: int = 16,
+             rolloff: float = 0.95, chunk: int = 8192) -> Tensor:
+    """Resample a 1-D waveform from ``orig_rate`` to ``new_rate`` Hz with a windowed-sinc filter.
+
+    Every output sample is the input convolved with a Hann-windowed sinc low-pass centred on its
+    exact position, with the cut-off at ``rolloff`` times the lower Nyquist frequency (so
+    downsampling does not alias). Works for any pair of rates; the input is zero outside its
+    ends. The output has ``ceil(len * new_rate / orig_rate)`` samples.
+    """
+    if orig_rate == new_rate:
+        return waveform
+    if waveform.dim() != 1:
+        raise ValueError(f"resample expects a 1-D waveform, got shape {list(waveform.shape)}")
+    n_in = waveform.shape[0]
+    n_out = math.ceil(n_in * new_rate / orig_rate)
+    cutoff = 0.5 * min(1.0, new_rate / orig_rate) * rolloff  # cycles per input sample
+    half_width = zero_crossings / (2.0 * cutoff)  # in input samples
+    reach = math.ceil(half_width)
+    offsets = torch.arange(-reach, reach + 2, dtype=torch.float64)
+    padded = torch.nn.functional.pad(waveform.to(torch.float32), (reach + 1, reach + 2))
+    out = torch.empty(n_out, dtype=torch.float32)
+    for start in range(0, n_out, chunk):
+        outputs = torch.arange(start, min(start + chunk, n_out), dtype=torch.float64)
+        positions = outputs * (orig_rate / new_rate)  # where each output sample falls in the input
+        base = positions.floor()
+        taps = base.unsqueeze(1) + offsets  # input sample index of every tap
+        distance = positions.unsqueeze(1) - taps
+        window = torch.where(
+            distance.abs() <= half_width, 0.5 * (1.0 + torch.cos(math.pi * distance / half_width)), 0.0
+        )
+        kernel = (2.0 * cutoff * torch.sinc(2.0 * cutoff * distance) * window).to(torch.float32)
+        index = (taps + reach + 1).long()
+        out[start : start + positions.shape[0]] = (padded[index] * kernel).sum(dim=1)
+    return out.to(waveform.dtype if waveform.is_floating_point() else torch.float32)
+
+
+def hz_to_mel(freq: Tensor) -> Tensor:
+    """HTK mel scale."""
+    return 2595.0 * torch.log10(1.0 + freq / 700.0)
+
+
+def mel_to_hz(mel: Tensor) -> Tensor:
+    """Inverse of :func:`hz_to_mel`."""
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_freqs: int, sample_rate: int, n_mels: int, f_min: float, f_max: float) -> Tensor:
+    """Triangular filters ``[n_mels, n_freqs]`` equally spaced on the mel scale, each of unit area."""
+    bins = torch.linspace(0.0, sample_rate / 2.0, n_freqs, dtype=torch.float64)
+    edges = mel_to_hz(torch.linspace(hz_to_mel(torch.tensor(f_min)), hz_to_mel(torch.tensor(f_max)),
+                                     n_mels + 2, dtype=torch.float64))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (bins - lower) / (centre - lower)
+    falling = (upper - bins) / (upper - centre)
+    filters = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    # Filters narrower than a frequency bin would be empty; give them their nearest bin.
+    empty = filters.sum(dim=1) == 0
+    if bool(empty.any()):
+        nearest = (bins.unsqueeze(0) - centre).abs().argmin(dim=1)
+        filters[empty, nearest[empty]] = 1.0
+    return (filters / filters.sum(dim=1, keepdim=True)).to(torch.float32)
+
+
+def dct_matrix(n_mfcc: int, n_mels: int) -> Tensor:
+    """Orthonormal DCT-II ``[n_mfcc, n_mels]``: MFCCs are ``dct @ log_mel``."""
+    n = torch.arange(n_mels, dtype=torch.float64)
+    k = torch.arange(n_mfcc, dtype=torch.float64).unsqueeze(1)
+    basis = torch.cos(math.pi / n_mels * (n + 0.5) * k) * math.sqrt(2.0 / n_mels)
+    basis[0] /= math.sqrt(2.0)
+    return basis.to(torch.float32)
+
+
+class SpectralFrontend(nn.Module):
+    """Waveforms ``[B, N]`` -> log-mel ``[B, n_mels, T]`` or MFCC ``[B, n_mfcc, T]``.
+
+    Frames are centred on multiples of ``hop_length`` with zeros (not reflections) beyond the
+    ends, so a waveform gives the same frames alone or zero-padded inside a batch; a waveform of
+    ``L`` samples has ``1 + L // hop_length`` frames. Holds no trainable state.
+    """
+
+    def __init__(self, sample_rate: int, n_fft: int, hop_length: int, n_mels: int, features: str,
+                 n_mfcc: int, f_min: float, f_max: float) -> None:
+        super().__init__()
+        self.n_fft, self.hop_length, self.features = n_fft, hop_length, features
+        # Buffers are derived from the parameters, so they stay out of the state_dict.
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.register_buffer("filters", mel_filterbank(n_fft // 2 + 1, sample_rate, n_mels, f_min, f_max),
+                             persistent=False)
+        self.register_buffer("dct", dct_matrix(n_mfcc, n_mels), persistent=False)
+
+    @property
+    def num_features(self) -> int:
+        return self.dct.shape[0] if self.features == "mfcc" else self.filters.shape[0]
+
+    def frame_lengths(self, lengths: Tensor) -> Tensor:
+        """Number of frames of waveforms with ``lengths`` samples."""
+        return 1 + torch.div(lengths, self.hop_length, rounding_mode="floor")
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        half = self.n_fft // 2
+        padded = torch.nn.functional.pad(waveform.float(), (half, self.n_fft - half))
+        spectrum = torch.stft(padded, self.n_fft, hop_length=self.hop_length, window=self.window,
+                              center=False, return_complex=True)
+        power = spectrum.abs().pow(2)
+        log_mel = torch.log(torch.matmul(self.filters, power) + 1e-6)
+        return torch.matmul(self.dct, log_mel) if self.features == "mfcc" else log_mel
