@@ -1,0 +1,87 @@
+"""Fixtures for Hub tests: a local Hub server on a free port, and a Hub client pointed at it.
+
+huggingface_hub reads HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE, HF_HUB_DISABLE_XET... once, at import, into
+``huggingface_hub.constants``. Setting the environment is enough for child processes; for this process the
+fixture also patches those constants (mmzoo.hub itself reads the environment at call time).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmzoo.testing.hub_server import HubServer, client_env
+
+# A fake token only the local server knows; tests grep outputs for it to prove it never leaks.
+TOKEN = "hf_mmzooLocalTestToken0123456789abcdef"
+READ_TOKEN = "hf_mmzooReadOnlyToken0123456789abcdef"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def point_client_at(monkeypatch: pytest.MonkeyPatch, url: str, hf_home: Path, token: str | None) -> dict[str, str]:
+    """Set the environment (and huggingface_hub's import-time constants) for a local Hub at ``url``."""
+    from huggingface_hub import constants
+
+    env = client_env(url, hf_home, token)
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    home = str(hf_home)
+    patched = {
+        "ENDPOINT": url,
+        "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_HOME": home,
+        "HF_HUB_CACHE": env["HF_HUB_CACHE"],
+        "HF_HUB_OFFLINE": False,
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_TOKEN_PATH": os.path.join(home, "token"),
+        "HF_STORED_TOKENS_PATH": os.path.join(home, "stored_tokens"),
+        "AGENT_HARNESSES_PATH": os.path.join(home, ".agent_harnesses.json"),
+    }
+    for name, value in patched.items():
+        if hasattr(constants, name):
+            monkeypatch.setattr(constants, name, value)
+    return env
+
+
+def set_offline(monkeypatch: pytest.MonkeyPatch, offline: bool = True) -> None:
+    """Switch huggingface_hub (env and constants) to offline mode, as HF_HUB_OFFLINE=1 at start-up would."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A running local Hub that accepts TOKEN (write) and READ_TOKEN; the client is pointed at it with TOKEN."""
+    server = HubServer(tokens={TOKEN: "tester", READ_TOKEN: "reader"}, read_only_tokens={READ_TOKEN})
+    server.start()
+    server.env = point_client_at(monkeypatch, server.url, tmp_path / "hf_home", TOKEN)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def run_python(tmp_path: Path):
+    """Run a Python snippet (or ``-m module args``) in a fresh interpreter with the current environment."""
+
+    def run(*args: str, env: dict | None = None, check: bool = True, timeout: float = 300):
+        full_env = {**os.environ, **(env or {})}
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), full_env.get("PYTHONPATH")]))
+        proc = subprocess.run(
+            [sys.executable, *args], env=full_env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        return proc
+
+    return run
