@@ -1,0 +1,81 @@
+"""Shared fixtures: real plugin distributions installed on sys.path, and a clean plugin state."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_distribution(root: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str],
+                       version: str = "0.1.0") -> Path:
+    """Lay out an installed distribution (modules + ``*.dist-info`` with entry points) under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, source in modules.items():
+        path = root / (name.replace(".", "/") + ".py")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source), encoding="utf-8")
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8")
+    lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[mmzoo]\n{lines}\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def fresh_plugins(monkeypatch):
+    """Plugin discovery starts over before and after the test (env vars restored by monkeypatch)."""
+    import mmzoo.plugins
+
+    monkeypatch.delenv("MMZOO_PLUGINS", raising=False)
+    monkeypatch.delenv("MMZOO_STRICT_PLUGINS", raising=False)
+    mmzoo.plugins.reset()
+    yield mmzoo.plugins
+    mmzoo.plugins.reset()
+
+
+@pytest.fixture
+def install_plugin(tmp_path, monkeypatch, fresh_plugins):
+    """``install_plugin(dist, modules, entry_points)`` puts a plugin distribution on sys.path."""
+    added = []
+
+    def install(dist: str, modules: dict[str, str], entry_points: dict[str, str], version: str = "0.1.0") -> Path:
+        root = write_distribution(tmp_path / f"site-{dist}", dist, modules, entry_points, version)
+        monkeypatch.syspath_prepend(str(root))
+        added.append(root)
+        importlib.invalidate_caches()
+        fresh_plugins.reset()
+        return root
+
+    yield install
+    for name in [m for m in sys.modules if m.startswith("fixture_")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def run_python(code: str, *, env: dict | None = None, pythonpath: list[Path] = (), timeout: float = 300,
+               cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter of this venv; returns the completed process."""
+    full_env = {**os.environ, **(env or {})}
+    if pythonpath:
+        full_env["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), full_env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, cwd=cwd)
+
+
+def run_cli(*args: str, env: dict | None = None, pythonpath: list[Path] = (), timeout: float = 300,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m mmzoo ARGS`` in a fresh interpreter; returns the completed process."""
+    full_env = {**os.environ, **(env or {})}
+    if pythonpath:
+        full_env["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), full_env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-m", "mmzoo", *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, cwd=cwd)

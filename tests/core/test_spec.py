@@ -1,0 +1,142 @@
+"""Spec validation: every mistake is one located SpecError, never a traceback from deep code."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mmzoo
+from mmzoo.errors import MmzooError, SpecError
+from mmzoo.spec import merge_overrides, parse_registry_entry, parse_spec, parse_weights, read_yaml
+from tests.core.plugin_sources import install_base
+
+GOOD = {"encoders": {"v": {"type": "fixture-vector", "in_dim": 3}},
+        "fusion": {"type": "fixture-concat", "dim": 4},
+        "head": {"type": "fixture-classify", "num_classes": 2}}
+
+
+@pytest.mark.parametrize("data, message", [
+    ([1, 2], "spec: expected a mapping with encoders, fusion and head, got list"),
+    ({**GOOD, "fusoin": {}}, "spec.fusoin: unknown key; expected one of encoders, fusion, head. Did you mean 'fusion'?"),
+    ({"encoders": GOOD["encoders"], "head": GOOD["head"]}, "spec: missing 'fusion'"),
+    ({**GOOD, "encoders": {}}, "spec.encoders: needs at least one encoder"),
+    ({**GOOD, "encoders": ["cnn"]}, "spec.encoders: expected a mapping of batch key -> encoder, got list"),
+    ({**GOOD, "encoders": {"target": "x"}}, "spec.encoders.target: 'target' is reserved"),
+    ({**GOOD, "fusion": {"dim": 3}}, "spec.fusion: missing 'type'"),
+    ({**GOOD, "head": {"type": 3}}, "spec.head.type: expected a part name, got 3"),
+    ({**GOOD, "head": 7}, "spec.head: expected a mapping with a 'type' (or a part name), got int"),
+    ({**GOOD, "head": {"type": "x", "bad key": 1}}, "spec.head: parameter names must be identifiers"),
+])
+def test_structural_mistakes_are_located(data, message):
+    with pytest.raises(SpecError) as err:
+        parse_spec(data)
+    assert message in str(err.value)
+
+
+def test_part_shorthand_and_normalisation():
+    spec = parse_spec({**GOOD, "fusion": "fixture-concat"})
+    assert spec["fusion"] == {"type": "fixture-concat"}
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"repo": "no-slash"}, "models.m.weights.repo: expected a Hub repo id like 'org/name'"),
+    ({"repo": "a/b", "sha256": "xyz"}, "models.m.weights.sha256: expected 64 lowercase hex digits"),
+    ({"repo": "a/b", "revison": "main"}, "Did you mean 'revision'?"),
+    ({"in1k": {"repo": "a/b"}, "bad tag!": {"repo": "a/b"}}, "weight tags must be words"),
+    ([], "models.m.weights: expected a mapping"),
+])
+def test_weights_mistakes_are_located(weights, message):
+    with pytest.raises(SpecError) as err:
+        parse_registry_entry("m", {**GOOD, "weights": weights}, "models.m")
+    assert message in str(err.value)
+
+
+def test_weights_single_and_tagged():
+    assert list(parse_weights({"repo": "a/b"}, "w")) == ["default"]
+    tagged = parse_weights({"in1k": {"repo": "a/b", "revision": "v1"}, "ft": {"repo": "a/c"}}, "w")
+    assert list(tagged) == ["in1k", "ft"] and tagged["ft"]["file"] == "model.safetensors"
+
+
+def test_parameter_types_and_names_checked_at_build_time(install_plugin):
+    install_base(install_plugin)
+    bad = {**GOOD, "fusion": {"type": "fixture-concat", "dim": "x"}}
+    with pytest.raises(SpecError, match=r"^spec\.fusion\.dim: expected int or null, got 'x'$"):
+        mmzoo.create_model(bad)
+    bad = {**GOOD, "head": {"type": "fixture-classify", "num_clases": 2}}
+    with pytest.raises(SpecError, match=r"spec\.head\.num_clases: unknown parameter; .*Did you mean 'num_classes'"):
+        mmzoo.create_model(bad)
+    bad = {**GOOD, "head": {"type": "fixture-classify"}}
+    with pytest.raises(SpecError, match=r"spec\.head\.num_classes: required parameter missing"):
+        mmzoo.create_model(bad)
+
+
+def test_registry_model_parameter_error_names_the_model(install_plugin, tmp_path):
+    install_base(install_plugin)
+    (tmp_path / "zoo.yaml").write_text(
+        "models:\n  foo:\n    encoders: {v: {type: fixture-vector, in_dim: 3}}\n"
+        "    fusion: {type: fixture-concat, dim: x}\n    head: {type: fixture-classify, num_classes: 2}\n")
+    plugin = (f"import mmzoo\n\n@mmzoo.hookimpl\ndef mmzoo_register_models(registry):\n"
+              f"    registry.add_models_from_yaml({str(tmp_path / 'zoo.yaml')!r})\n")
+    install_plugin("mmzoo-zoo2", {"fixture_zoo2": plugin}, {"z": "fixture_zoo2"})
+    with pytest.raises(SpecError, match=r"^models\.foo\.fusion\.dim: expected int or null, got 'x'$"):
+        mmzoo.create_model("foo")
+
+
+def test_read_yaml_reports_file_line_and_column(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("encoders:\n  image: {type: cnn\nfusion: x\n")
+    with pytest.raises(SpecError, match=r"bad\.yaml:\d+:\d+: invalid YAML"):
+        read_yaml(path)
+    with pytest.raises(SpecError, match="no such file"):
+        read_yaml(tmp_path / "missing.yaml")
+
+
+def test_yaml_is_read_safely(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("encoders: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(SpecError, match="invalid YAML"):
+        read_yaml(path)
+
+
+def test_overrides_merge_and_type_change_replaces_part():
+    spec = parse_spec(GOOD)
+    merged = merge_overrides(spec, {"head": {"num_classes": 5}, "fusion": {"type": "other"}})
+    assert merged["head"] == {"type": "fixture-classify", "num_classes": 5}
+    assert merged["fusion"] == {"type": "other"}
+    with pytest.raises(SpecError, match="unknown override 'haed'.*Did you mean 'head'"):
+        merge_overrides(spec, {"haed": {}})
+
+
+# ----- property: whatever the input, the validator raises only SpecError ------------------------
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8))
+keys = st.one_of(st.sampled_from(["encoders", "fusion", "head", "type", "dim", "target", "weights",
+                                  "description", "repo", "sha256", "revision", "file"]), st.text(max_size=6))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                      st.dictionaries(keys, inner, max_size=4)), max_leaves=12)
+near_specs = st.fixed_dictionaries({}, optional={
+    "encoders": st.one_of(values, st.dictionaries(st.text(max_size=5), values, max_size=3)),
+    "fusion": values, "head": values, "weights": values, "description": values})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(values, near_specs))
+def test_validator_raises_only_spec_errors(data):
+    try:
+        parse_registry_entry("m", data, "models.m")
+    except SpecError as exc:
+        assert str(exc).startswith("models.m")
+    try:
+        merge_overrides(parse_spec(GOOD), {"head": data})
+    except SpecError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(values, near_specs))
+def test_create_model_on_arbitrary_dicts_raises_only_mmzoo_errors(data):
+    if isinstance(data, dict):
+        try:
+            mmzoo.create_model(data)
+        except MmzooError:
+            pass
