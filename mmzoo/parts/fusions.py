@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from mmzoo.errors import BuildError
+from mmzoo.errors import BuildError, did_you_mean
 from mmzoo.outputs import EncoderOutput
 from mmzoo.parts._common import (
     check_input_dims,
@@ -284,9 +284,12 @@ class FiLMFusion(_KeyedFusion):
 
     def _key(self, name: str, value: str | None) -> str:
         if value not in self.input_dims:
-            got = "is missing" if value is None else f"is {value!r}, which is not an encoder key"
+            if value is None:
+                got = "is missing."
+            else:
+                got = f"is {value!r}, which is not an encoder key.{did_you_mean(str(value), self.keys)}"
             raise BuildError(
-                f"{self.label}: '{name}' {got}; set it to one of the encoder keys {self.keys} "
+                f"{self.label}: '{name}' {got} Set it to one of the encoder keys {self.keys} "
                 f"(e.g. condition: {self.keys[0]!r}, target: {self.keys[-1]!r})."
             )
         return value

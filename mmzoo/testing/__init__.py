@@ -1,0 +1,28 @@
+"""Test helpers for mmzoo and for plugin authors.
+
+The conformance kit checks that a part honours the contract the builder and trainer rely on::
+
+    from mmzoo.testing import check_encoder, check_fusion, check_head
+
+    def test_my_encoder():
+        check_encoder(MyEncoder, {"output_dim": 32}, modality="image")
+
+Importing this package is cheap; torch loads when a check runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mmzoo.testing.conformance import check_encoder, check_fusion, check_head, default_examples
+
+__all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from mmzoo.testing import conformance
+
+        return getattr(conformance, name)
+    raise AttributeError(f"module 'mmzoo.testing' has no attribute {name!r}")

@@ -1,0 +1,588 @@
+"""Conformance kit: checks that an encoder, fusion or head honours the mmzoo part contract.
+
+Call these from a plugin's own tests. Each builds the part, runs it on example inputs and raises
+``AssertionError`` with a precise message at the first broken promise:
+
+- ``output_dim`` is a positive int and is the real width of what the part returns;
+- ``preprocess`` -> ``forward`` works on raw examples and gives the documented shapes
+  (pooled ``[B, D]``, tokens ``[B, T, D]`` with a bool mask ``[B, T]``);
+- gradients reach every trainable parameter (and, for fusions and heads, every input);
+- padding does not leak: masked tokens do not change a fusion's output, and an encoder gives an
+  example the same features alone as inside a padded batch;
+- the loss is a finite scalar, metrics are plain floats, and metric sums merge across batches;
+- a state_dict saved with safetensors and loaded into a freshly built part reproduces its
+  outputs in eval mode (nothing the part needs lives outside its state_dict).
+
+``factory`` may be a class or callable, or the registered name of a part (``"cnn"``,
+``"DIST:name"``, ``"timm/resnet18"``), resolved through the installed plugins.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mmzoo.outputs import EncoderOutput
+
+__all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
+
+Factory = Callable[..., nn.Module] | str
+
+
+# ---- building ---------------------------------------------------------------------------------------
+def _resolve(kind: str, factory: Factory) -> tuple[Callable[..., nn.Module], str, str | None]:
+    """Return ``(callable, label, registered modality)`` for a callable or a registered name."""
+    if not isinstance(factory, str):
+        assert callable(factory), f"factory must be callable or a registered {kind} name, got {factory!r}"
+        return factory, getattr(factory, "__name__", repr(factory)), None
+    from mmzoo.plugins import get_registry
+
+    resolved = get_registry().resolve(kind, factory)
+    return resolved.factory(), f"{kind} {factory!r}", resolved.modality
+
+
+def _build(
+    build: Callable[..., nn.Module], label: str, leading: tuple, params: Mapping | None, seed: int
+) -> nn.Module:
+    torch.manual_seed(seed)
+    part = build(*leading, **dict(params or {}))
+    assert isinstance(part, nn.Module), (
+        f"{label}: the factory must return a torch.nn.Module, got {type(part)}"
+    )
+    return part
+
+
+def _check_output_dim(part: Any, label: str) -> int:
+    dim = getattr(part, "output_dim", None)
+    assert isinstance(dim, int) and not isinstance(dim, bool) and dim > 0, (
+        f"{label}: output_dim must be a positive int, got {dim!r}"
+    )
+    return dim
+
+
+# ---- default inputs ---------------------------------------------------------------------------------
+def default_examples(modality: str, count: int = 3, *, in_dim: int | None = None) -> list:
+    """Raw examples for a modality: "image", "text", "audio" or "vector" (needs ``in_dim``).
+
+    Images come in different sizes and types (uint8 and float arrays, a PIL image when Pillow is
+    installed); texts and waveforms (16 kHz float32) have different lengths, to exercise padding.
+    """
+    rng = np.random.default_rng(0)
+    if modality == "image":
+        sizes = [(32, 40), (24, 24), (20, 28), (36, 30)]
+        images: list = []
+        for i in range(count):
+            h, w = sizes[i % len(sizes)]
+            if i % 3 == 1:
+                images.append(rng.random((h, w, 3), dtype=np.float32))
+            else:
+                images.append(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        try:
+            from PIL import Image
+
+            if count >= 3:
+                images[2] = Image.fromarray(rng.integers(0, 256, (28, 20, 3), dtype=np.uint8), mode="RGB")
+        except ImportError:
+            pass
+        return images
+    if modality == "text":
+        texts = ["a photo of a cat on a mat", "ok", "Zwei Hunde spielen im Schnee, schön!", "the end"]
+        return [texts[i % len(texts)] for i in range(count)]
+    if modality == "audio":
+        clips = []
+        for i in range(count):
+            n = 16000 * (2 + i % 3) // 4
+            t = np.arange(n, dtype=np.float32) / 16000
+            tone = 0.5 * np.sin(2 * np.pi * (220 * (i + 1)) * t)
+            clips.append((tone + 0.05 * rng.standard_normal(n)).astype(np.float32))
+        return clips
+    if modality == "vector":
+        assert in_dim, "default vector examples need in_dim (the encoder's 'in_dim' attribute or argument)"
+        return [rng.standard_normal(in_dim).astype(np.float32) for _ in range(count)]
+    raise AssertionError(
+        f"no default examples for modality {modality!r}; pass examples= (a list of raw inputs) "
+        "or one of the modalities image, text, audio, vector"
+    )
+
+
+# ---- shared checks -----------------------------------------------------------------------------------
+def _check_gradients(module: nn.Module, label: str, allow_no_grad: Iterable[str]) -> None:
+    allowed = list(allow_no_grad)
+    missing, zero, broken = [], [], []
+    for name, param in module.named_parameters():
+        if not param.requires_grad or any(fnmatch.fnmatchcase(name, p) for p in allowed):
+            continue
+        if param.grad is None:
+            missing.append(name)
+        elif not bool(torch.isfinite(param.grad).all()):
+            broken.append(name)
+        elif not bool(param.grad.any()):
+            zero.append(name)
+    assert not missing, (
+        f"{label}: no gradient reached trainable parameter(s) {missing}; they are not used in forward "
+        "(or the graph is detached). Freeze them (requires_grad=False) or pass allow_no_grad= patterns."
+    )
+    assert not broken, f"{label}: non-finite gradients in {broken}"
+    assert not zero, (
+        f"{label}: the gradient of {zero} is exactly zero for random inputs; the output does not depend "
+        "on them. Pass allow_no_grad= patterns if that is intended."
+    )
+
+
+def _random_objective(value: Tensor, generator: torch.Generator, mask: Tensor | None = None) -> Tensor:
+    # Random weights: a plain sum would give zero gradients through e.g. a final LayerNorm.
+    weights = torch.randn(value.shape, generator=generator).to(value)
+    if mask is not None:
+        weights = weights * mask.unsqueeze(-1).to(value.dtype)
+    return (value * weights).sum()
+
+
+def _detach(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.detach().clone()
+    if isinstance(value, EncoderOutput):
+        return EncoderOutput(
+            *(None if v is None else v.detach().clone() for v in (value.pooled, value.tokens, value.mask))
+        )
+    if isinstance(value, Mapping):
+        return {k: _detach(v) for k, v in value.items()}
+    return value
+
+
+def _assert_close(expected: Any, actual: Any, label: str, what: str, atol: float) -> None:
+    if isinstance(expected, EncoderOutput):
+        _assert_close(expected.pooled, actual.pooled, label, f"{what} (pooled)", atol)
+        if expected.tokens is not None:
+            mask = (
+                expected.mask
+                if expected.mask is not None
+                else torch.ones(expected.tokens.shape[:2], dtype=bool)
+            )
+            _assert_close(expected.tokens[mask], actual.tokens[mask], label, f"{what} (tokens)", atol)
+        return
+    if isinstance(expected, Mapping):
+        for key in expected:
+            _assert_close(expected[key], actual[key], label, f"{what} [{key!r}]", atol)
+        return
+    assert expected.shape == actual.shape, (
+        f"{label}: {what}: shape {list(actual.shape)} != {list(expected.shape)}"
+    )
+    diff = (expected.float() - actual.float()).abs().max().item() if expected.numel() else 0.0
+    scale = max(1.0, expected.float().abs().max().item() if expected.numel() else 0.0)
+    assert diff <= atol * scale, (
+        f"{label}: {what}: outputs differ by up to {diff:.3g} (tolerance {atol * scale:.3g})"
+    )
+
+
+def _check_round_trip(
+    part: nn.Module,
+    rebuild: Callable[[], nn.Module],
+    run: Callable[[nn.Module], Any],
+    label: str,
+    atol: float,
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    part.eval()
+    with torch.no_grad():
+        before = _detach(run(part))
+        again = _detach(run(part))
+    _assert_close(before, again, label, "two eval-mode forwards on the same input (not deterministic)", atol)
+    state = part.state_dict()
+    not_tensors = [k for k, v in state.items() if not isinstance(v, Tensor)]
+    assert not not_tensors, (
+        f"{label}: state_dict entries {not_tensors} are not tensors; safetensors cannot save them"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "part.safetensors"
+        save_file({k: v.detach().cpu().clone().contiguous() for k, v in state.items()}, str(path))
+        loaded = load_file(str(path))
+    fresh = rebuild()
+    result = fresh.load_state_dict(loaded, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys, f"{label}: load_state_dict: {result}"
+    fresh.eval()
+    with torch.no_grad():
+        after = _detach(run(fresh))
+    _assert_close(
+        before,
+        after,
+        label,
+        "a fresh instance loaded from the saved safetensors state_dict gives different outputs "
+        "(some state lives outside state_dict)",
+        atol,
+    )
+
+
+def _pooled_tokens_mask(
+    out: Any, batch: int, dim: int, label: str
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    if isinstance(out, Tensor):
+        pooled, tokens, mask = out, None, None
+    else:
+        assert isinstance(out, EncoderOutput), (
+            f"{label}: forward must return a Tensor[B, D] or mmzoo.EncoderOutput, got {type(out).__name__}"
+        )
+        pooled, tokens, mask = out.pooled, out.tokens, out.mask
+    assert isinstance(pooled, Tensor), f"{label}: pooled must be a Tensor, got {type(pooled).__name__}"
+    assert pooled.shape == (batch, dim), (
+        f"{label}: pooled output has shape {list(pooled.shape)}, expected [{batch}, {dim}] "
+        f"(batch of {batch}, output_dim={dim}); output_dim must be the real width"
+    )
+    assert bool(torch.isfinite(pooled).all()), f"{label}: pooled output has NaN or infinite values"
+    if tokens is not None:
+        assert tokens.dim() == 3 and tokens.shape[0] == batch and tokens.shape[2] == dim, (
+            f"{label}: tokens have shape {list(tokens.shape)}, expected [{batch}, T, {dim}] "
+            f"(output_dim={dim})"
+        )
+    if mask is not None:
+        assert tokens is not None, f"{label}: a mask without tokens; return mask=None or give tokens"
+        assert mask.dtype == torch.bool, (
+            f"{label}: mask must be a bool tensor (True = real token), got {mask.dtype}"
+        )
+        assert mask.shape == tokens.shape[:2], (
+            f"{label}: mask has shape {list(mask.shape)}, tokens {list(tokens.shape)}; expected mask [B, T]"
+        )
+        assert bool(mask.any(dim=1).all()), f"{label}: an example has no real token (its mask is all False)"
+    if tokens is not None:
+        valid = tokens[mask] if mask is not None else tokens
+        assert bool(torch.isfinite(valid).all()), f"{label}: tokens have NaN or infinite values"
+    return pooled, tokens, mask
+
+
+def _valid_tokens(out: Any, index: int) -> Tensor | None:
+    if not isinstance(out, EncoderOutput) or out.tokens is None:
+        return None
+    tokens = out.tokens[index]
+    return tokens if out.mask is None else tokens[out.mask[index]]
+
+
+# ---- encoders ---------------------------------------------------------------------------------------
+def check_encoder(
+    factory: Factory,
+    params: Mapping[str, Any] | None = None,
+    examples: Sequence | None = None,
+    *,
+    modality: str | None = None,
+    allow_no_grad: Iterable[str] = (),
+    batch_independent: bool = True,
+    atol: float = 1e-4,
+) -> nn.Module:
+    """Check an encoder end to end on raw ``examples`` and return the built encoder.
+
+    Without ``examples``, :func:`default_examples` of ``modality`` are used (taken from the
+    registry for a registered name, else from the encoder's ``modality`` attribute; vector
+    examples use its ``in_dim``). ``batch_independent`` checks that each example gets the same
+    features alone as inside the (padded) batch, in eval mode. ``allow_no_grad`` lists
+    ``fnmatch`` patterns of parameter names allowed to get no gradient.
+    """
+    build, label, registered = _resolve("encoder", factory)
+    encoder = _build(build, label, (), params, seed=0)
+    dim = _check_output_dim(encoder, label)
+    assert callable(getattr(encoder, "preprocess", None)), (
+        f"{label}: encoders need a preprocess(examples) method"
+    )
+    if examples is None:
+        modality = modality or registered or getattr(encoder, "modality", None)
+        assert modality, f"{label}: pass examples= or modality= so the kit knows what raw inputs to give"
+        in_dim = getattr(encoder, "in_dim", None) or getattr(encoder, "input_dim", None)
+        examples = default_examples(modality, in_dim=in_dim)
+    examples = list(examples)
+    assert examples, f"{label}: examples must not be empty"
+    batch = len(examples)
+
+    inputs = encoder.preprocess(examples)
+    encoder.train()
+    out = encoder(inputs)
+    pooled, tokens, mask = _pooled_tokens_mask(out, batch, dim, f"{label} forward(preprocess(examples))")
+    generator = torch.Generator().manual_seed(0)
+    objective = _random_objective(pooled, generator)
+    if tokens is not None:
+        objective = objective + _random_objective(tokens, generator, mask)
+    encoder.zero_grad(set_to_none=True)
+    objective.backward()
+    _check_gradients(encoder, label, allow_no_grad)
+
+    if batch_independent:
+        encoder.eval()
+        with torch.no_grad():
+            together = encoder(inputs)
+            for i, example in enumerate(examples):
+                alone = encoder(encoder.preprocess([example]))
+                _pooled_tokens_mask(alone, 1, dim, f"{label} forward(preprocess([example {i}]))")
+                where = f"example {i} alone vs. inside the batch (padding or batch statistics leak)"
+                _assert_close(
+                    _as_pooled(together)[i : i + 1], _as_pooled(alone), label, f"{where}, pooled", atol
+                )
+                mine, theirs = _valid_tokens(together, i), _valid_tokens(alone, 0)
+                if mine is not None and theirs is not None:
+                    assert mine.shape == theirs.shape, (
+                        f"{label}: {where}: {theirs.shape[0]} real tokens alone but {mine.shape[0]} "
+                        "in the batch; "
+                        "the mask must mark exactly the example's own tokens"
+                    )
+                    _assert_close(mine, theirs, label, f"{where}, tokens", atol)
+
+    _check_round_trip(
+        encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
+    )
+    return encoder
+
+
+def _as_pooled(out: Any) -> Tensor:
+    return out if isinstance(out, Tensor) else out.pooled
+
+
+# ---- fusions ----------------------------------------------------------------------------------------
+def _fusion_features(
+    input_dims: Mapping[str, int], batch: int, tokens: bool, generator: torch.Generator
+) -> dict[str, EncoderOutput]:
+    features = {}
+    for i, (key, dim) in enumerate(input_dims.items()):
+        pooled = torch.randn(batch, dim, generator=generator).requires_grad_()
+        if not tokens:
+            features[key] = EncoderOutput(pooled=pooled)
+            continue
+        length = 4 + i
+        seq = torch.randn(batch, length, dim, generator=generator).requires_grad_()
+        lengths = torch.tensor([max(1, length - b) for b in range(batch)])  # row 0 full, then more padding
+        mask = torch.arange(length).unsqueeze(0) < lengths.unsqueeze(1)
+        features[key] = EncoderOutput(pooled=pooled, tokens=seq, mask=mask)
+    return features
+
+
+def _check_fusion_output(out: Any, fusion: Any, keys: Sequence[str], batch: int, label: str) -> list[Tensor]:
+    kind = getattr(fusion, "output_kind", "tensor")
+    dim = fusion.output_dim
+    if kind == "tensor":
+        assert isinstance(out, Tensor), (
+            f"{label}: output_kind 'tensor' but forward returned {type(out).__name__}"
+        )
+        values = {"output": out}
+    else:
+        assert isinstance(out, Mapping) and out, (
+            f"{label}: output_kind 'dict' but forward returned {type(out).__name__}; "
+            "return {key: Tensor[B, D]}"
+        )
+        unknown = [k for k in out if k not in keys]
+        assert not unknown, f"{label}: output keys {unknown} are not input keys {list(keys)}"
+        values = dict(out)
+    for name, value in values.items():
+        assert isinstance(value, Tensor) and value.shape == (batch, dim), (
+            f"{label}: {name} has shape {list(getattr(value, 'shape', []))}, expected [{batch}, {dim}] "
+            f"(output_dim={dim}); output_dim must be the real width"
+        )
+        assert bool(torch.isfinite(value).all()), f"{label}: {name} has NaN or infinite values"
+    return list(values.values())
+
+
+def check_fusion(
+    factory: Factory,
+    input_dims: Mapping[str, int],
+    params: Mapping[str, Any] | None = None,
+    *,
+    tokens: bool = True,
+    batch_size: int = 3,
+    allow_no_grad: Iterable[str] = (),
+    atol: float = 1e-4,
+) -> nn.Module:
+    """Check a fusion built as ``factory(input_dims, **params)`` and return it.
+
+    Features are random ``EncoderOutput``s; with ``tokens`` (always, if the fusion sets
+    ``requires_tokens``) they carry token sequences whose later examples are padded, and the
+    check verifies that changing padded tokens does not change the output. Every modality must
+    influence the output (receive a gradient).
+    """
+    build, label, _ = _resolve("fusion", factory)
+    input_dims = dict(input_dims)
+    fusion = _build(build, label, (dict(input_dims),), params, seed=0)
+    _check_output_dim(fusion, label)
+    kind = getattr(fusion, "output_kind", "tensor")
+    assert kind in ("tensor", "dict"), f"{label}: output_kind must be 'tensor' or 'dict', got {kind!r}"
+    requires_tokens = getattr(fusion, "requires_tokens", False)
+    assert isinstance(requires_tokens, bool), (
+        f"{label}: requires_tokens must be a bool, got {requires_tokens!r}"
+    )
+    tokens = tokens or requires_tokens
+    generator = torch.Generator().manual_seed(0)
+    features = _fusion_features(input_dims, batch_size, tokens, generator)
+
+    fusion.train()
+    outputs = _check_fusion_output(fusion(features), fusion, list(input_dims), batch_size, label)
+    fusion.zero_grad(set_to_none=True)
+    sum(_random_objective(o, generator) for o in outputs).backward()
+    _check_gradients(fusion, label, allow_no_grad)
+    for key, feature in features.items():
+        grads = [t.grad for t in (feature.pooled, feature.tokens) if t is not None and t.grad is not None]
+        assert any(bool(g.any()) for g in grads), (
+            f"{label}: the output does not depend on modality {key!r} (no gradient reaches its features)"
+        )
+
+    if tokens:
+        fusion.eval()
+        with torch.no_grad():
+            before = _detach(fusion(features))
+            noisy = {}
+            for key, f in features.items():
+                junk = torch.randn(f.tokens.shape, generator=generator) * 100.0
+                seq = torch.where(f.mask.unsqueeze(-1), f.tokens.detach(), junk)
+                noisy[key] = EncoderOutput(pooled=f.pooled.detach(), tokens=seq, mask=f.mask)
+            _assert_close(
+                before,
+                _detach(fusion(noisy)),
+                label,
+                "changing padded tokens (mask False) changed the output; the mask is not respected",
+                atol,
+            )
+
+    fixed = {k: _detach(f) for k, f in features.items()}
+    _check_round_trip(
+        fusion,
+        lambda: _build(build, label, (dict(input_dims),), params, seed=1234),
+        lambda m: m(fixed),
+        label,
+        atol,
+    )
+    return fusion
+
+
+# ---- heads ------------------------------------------------------------------------------------------
+def _collate(head: Any, target: Any) -> Any:
+    if target is None or isinstance(target, Tensor):
+        return target
+    collate = getattr(head, "collate_targets", None)
+    return collate(list(target)) if collate else torch.as_tensor(target)
+
+
+def _check_metrics(metrics: Any, label: str, what: str) -> dict[str, float]:
+    assert isinstance(metrics, Mapping), f"{label}: {what} must return a dict, got {type(metrics).__name__}"
+    for name, value in metrics.items():
+        assert isinstance(name, str), f"{label}: {what}: metric names must be strings, got {name!r}"
+        assert isinstance(value, float) and not isinstance(value, bool), (
+            f"{label}: {what}: metric {name!r} must be a plain float, got {type(value).__name__} {value!r} "
+            "(use float(...) so it can be logged and reduced)"
+        )
+        assert math.isfinite(value), f"{label}: {what}: metric {name!r} is {value}"
+    return dict(metrics)
+
+
+def _slice_target(target: Any, part: slice) -> Any:
+    return None if target is None else target[part]
+
+
+def check_head(
+    factory: Factory,
+    input_dim: int = 16,
+    params: Mapping[str, Any] | None = None,
+    *,
+    fused: Tensor | Mapping[str, Tensor] | None = None,
+    target: Any = None,
+    keys: Sequence[str] = ("a", "b"),
+    batch_size: int = 6,
+    allow_no_grad: Iterable[str] = (),
+    atol: float = 1e-4,
+) -> nn.Module:
+    """Check a head built as ``factory(input_dim, **params)`` and return it.
+
+    ``fused`` defaults to random features (a dict over ``keys`` when ``input_kind == "dict"``).
+    ``target`` (a tensor, or a list of raw targets collated with the head's ``collate_targets``)
+    is required unless the head sets ``requires_target = False``. Checks the loss, gradients,
+    ``metrics``, and that ``metric_sums`` of two half batches merge into the full batch's metrics
+    (skipped for ``metrics_within_batch`` heads).
+    """
+    build, label, _ = _resolve("head", factory)
+    head = _build(build, label, (input_dim,), params, seed=0)
+    input_kind = getattr(head, "input_kind", "tensor")
+    assert input_kind in ("tensor", "dict"), (
+        f"{label}: input_kind must be 'tensor' or 'dict', got {input_kind!r}"
+    )
+    requires_target = getattr(head, "requires_target", True)
+    assert isinstance(requires_target, bool), (
+        f"{label}: requires_target must be a bool, got {requires_target!r}"
+    )
+    assert callable(getattr(head, "loss", None)), f"{label}: heads need a loss(outputs, target) method"
+    generator = torch.Generator().manual_seed(0)
+    if fused is None:
+        if input_kind == "dict":
+            fused = {k: torch.randn(batch_size, input_dim, generator=generator) for k in keys}
+        else:
+            fused = torch.randn(batch_size, input_dim, generator=generator)
+    fused = (
+        {k: v.detach().clone().requires_grad_() for k, v in fused.items()}
+        if isinstance(fused, Mapping)
+        else fused.detach().clone().requires_grad_()
+    )
+    batch = next(iter(fused.values())).shape[0] if isinstance(fused, Mapping) else fused.shape[0]
+    assert target is not None or not requires_target, (
+        f"{label}: requires_target is True, so pass target= (a tensor or a list of raw targets)"
+    )
+    target = _collate(head, target)
+
+    head.train()
+    outputs = head(fused)
+    assert isinstance(outputs, Tensor), f"{label}: forward must return a Tensor, got {type(outputs).__name__}"
+    assert outputs.shape[0] == batch, (
+        f"{label}: outputs have shape {list(outputs.shape)}; first dim must be {batch}"
+    )
+    assert bool(torch.isfinite(outputs).all()), f"{label}: outputs have NaN or infinite values"
+    loss = head.loss(outputs, target)
+    assert isinstance(loss, Tensor) and loss.dim() == 0, (
+        f"{label}: loss must be a 0-dim Tensor, got {type(loss).__name__} {list(getattr(loss, 'shape', []))}"
+    )
+    assert bool(torch.isfinite(loss)), f"{label}: loss is {loss.item()}"
+    assert loss.requires_grad, f"{label}: the loss does not require grad (detached from the outputs)"
+    head.zero_grad(set_to_none=True)
+    loss.backward()
+    _check_gradients(head, label, allow_no_grad)
+    inputs = fused.values() if isinstance(fused, Mapping) else [fused]
+    assert all(t.grad is not None and bool(t.grad.any()) for t in inputs), (
+        f"{label}: the loss does not depend on the fused features (no gradient reaches them)"
+    )
+
+    with torch.no_grad():
+        outputs = head(fused)
+    if callable(getattr(head, "metrics", None)):
+        metrics = _check_metrics(head.metrics(outputs, target), label, "metrics(outputs, target)")
+        if callable(getattr(head, "metric_sums", None)):
+            sums = _check_metrics(head.metric_sums(outputs, target), label, "metric_sums(outputs, target)")
+            merged = _check_metrics(head.metrics_from_sums(sums), label, "metrics_from_sums(sums)")
+            _assert_metrics_equal(
+                metrics, merged, label, "metrics_from_sums(metric_sums(...)) vs metrics(...)"
+            )
+            if not getattr(head, "metrics_within_batch", False) and batch >= 2:
+                half = batch // 2
+                totals: dict[str, float] = {}
+                for part in (slice(0, half), slice(half, batch)):
+                    for name, value in head.metric_sums(outputs[part], _slice_target(target, part)).items():
+                        totals[name] = totals.get(name, 0.0) + value
+                _assert_metrics_equal(
+                    metrics,
+                    head.metrics_from_sums(totals),
+                    label,
+                    "metric sums of two half batches, merged, vs the whole batch",
+                )
+
+    fixed = _detach(fused)
+    _check_round_trip(
+        head, lambda: _build(build, label, (input_dim,), params, seed=1234), lambda m: m(fixed), label, atol
+    )
+    return head
+
+
+def _assert_metrics_equal(
+    expected: dict[str, float], actual: dict[str, float], label: str, what: str
+) -> None:
+    assert set(expected) == set(actual), (
+        f"{label}: {what}: metric names differ: {sorted(expected)} vs {sorted(actual)}"
+    )
+    for name, value in expected.items():
+        assert math.isclose(value, actual[name], rel_tol=1e-6, abs_tol=1e-9), (
+            f"{label}: {what}: {name} = {actual[name]} but expected {value}"
+        )
