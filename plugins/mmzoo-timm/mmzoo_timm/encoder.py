@@ -37,8 +37,16 @@ class TimmEncoder(nn.Module):
 
     modality = "image"
 
-    def __init__(self, model: nn.Module, *, name: str, data_config: dict, freeze: bool = False,
-                 augment: bool | dict = False, tokens: bool = True) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        name: str,
+        data_config: dict,
+        freeze: bool = False,
+        augment: bool | dict = False,
+        tokens: bool = True,
+    ) -> None:
         super().__init__()
         self.model = model
         self.name = name
@@ -71,8 +79,9 @@ class TimmEncoder(nn.Module):
     def preprocess(self, examples: list) -> Tensor:
         """PIL images or numpy arrays -> a normalised float batch ``[B, C, H, W]``."""
         transform = self.train_transform if self.training else self.eval_transform
-        images = [to_pil(ex, self.in_chans, f"encoder '{self.name}': example {i}")
-                  for i, ex in enumerate(examples)]
+        images = [
+            to_pil(ex, self.in_chans, f"encoder '{self.name}': example {i}") for i, ex in enumerate(examples)
+        ]
         return torch.stack([transform(im) for im in images])
 
     def forward(self, images: Tensor) -> EncoderOutput:
@@ -94,11 +103,15 @@ class TimmEncoder(nn.Module):
             tokens = features.flatten(1, 2)
         else:
             got = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
-            raise BuildError(f"encoder '{self.name}': forward_features gave {got}, which is not a "
-                             f"[B, T, D] sequence or a [B, C, H, W] map; build it with 'tokens: false'")
+            raise BuildError(
+                f"encoder '{self.name}': forward_features gave {got}, which is not a "
+                f"[B, T, D] sequence or a [B, C, H, W] map; build it with 'tokens: false'"
+            )
         if tokens.shape[-1] != self.output_dim:
-            raise BuildError(f"encoder '{self.name}': token width {tokens.shape[-1]} differs from the "
-                             f"pooled width {self.output_dim}; build it with 'tokens: false'")
+            raise BuildError(
+                f"encoder '{self.name}': token width {tokens.shape[-1]} differs from the "
+                f"pooled width {self.output_dim}; build it with 'tokens: false'"
+            )
         return tokens
 
 
@@ -106,15 +119,20 @@ def check_architecture(arch: str) -> None:
     """Raise :class:`UnknownNameError` (with close matches) unless timm knows ``arch``."""
     if not timm.is_model(arch):
         names = [f"timm/{n}" for n in timm.list_models()]
-        raise UnknownNameError(f"unknown timm architecture 'timm/{arch}'.{did_you_mean(f'timm/{arch}', names)} "
-                               f"List them with: mmzoo list 'timm/*'")
+        raise UnknownNameError(
+            f"unknown timm architecture 'timm/{arch}'.{did_you_mean(f'timm/{arch}', names)} "
+            f"List them with: mmzoo list 'timm/*'"
+        )
 
 
 def _size_pair(img_size: int | Sequence[int], where: str) -> tuple[int, int]:
     if isinstance(img_size, int) and not isinstance(img_size, bool) and img_size > 0:
         return img_size, img_size
-    if (isinstance(img_size, Sequence) and len(img_size) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in img_size)):
+    if (
+        isinstance(img_size, Sequence)
+        and len(img_size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in img_size)
+    ):
         return int(img_size[0]), int(img_size[1])
     raise BuildError(f"{where}: img_size must be a positive integer or [height, width], got {img_size!r}")
 
@@ -130,17 +148,20 @@ def _create(arch: str, where: str, img_size: tuple[int, int] | None, kwargs: dic
                 # Convolutional nets take any size: img_size then only sets the preprocessing size.
         return timm.create_model(arch, **kwargs)
     except TypeError as exc:
-        raise BuildError(f"{where}: timm rejected the parameters: {exc}. Any timm keyword argument "
-                         f"for this architecture is accepted, plus pretrained, pretrained_file, "
-                         f"img_size, drop_path_rate, freeze, augment, tokens, mean and std") from None
+        raise BuildError(
+            f"{where}: timm rejected the parameters: {exc}. Any timm keyword argument "
+            f"for this architecture is accepted, plus pretrained, pretrained_file, "
+            f"img_size, drop_path_rate, freeze, augment, tokens, mean and std"
+        ) from None
     except (OSError, RuntimeError, ValueError, AssertionError) as exc:
         if kwargs.get("pretrained"):
             raise WeightsError(f"{where}: loading the pretrained weights failed: {exc}") from exc
         raise BuildError(f"{where}: timm could not build it: {exc}") from exc
 
 
-def data_config_for(model: nn.Module, *, in_chans: int, img_size: tuple[int, int] | None, mean: Any,
-                    std: Any) -> dict:
+def data_config_for(
+    model: nn.Module, *, in_chans: int, img_size: tuple[int, int] | None, mean: Any, std: Any
+) -> dict:
     """timm's data config for ``model``, with the encoder's size and normalisation overrides."""
     config = resolve_data_config({}, model=model)
     height, width = img_size or config["input_size"][1:]
@@ -154,9 +175,20 @@ def data_config_for(model: nn.Module, *, in_chans: int, img_size: tuple[int, int
     return config
 
 
-def make_encoder(arch: str, *, name: str, overlay: dict | None, img_size: Any, drop_path_rate: float | None,
-                 freeze: bool, augment: bool | dict, tokens: bool, mean: Any, std: Any,
-                 timm_kwargs: dict) -> TimmEncoder:
+def make_encoder(
+    arch: str,
+    *,
+    name: str,
+    overlay: dict | None,
+    img_size: Any,
+    drop_path_rate: float | None,
+    freeze: bool,
+    augment: bool | dict,
+    tokens: bool,
+    mean: Any,
+    std: Any,
+    timm_kwargs: dict,
+) -> TimmEncoder:
     """Create timm's ``arch`` without classifier (weights from ``overlay`` when given) and wrap it."""
     where = f"encoder '{name}'"
     size = _size_pair(img_size, where) if img_size is not None else None
@@ -202,6 +234,16 @@ def build_timm_encoder(
         overlay = {"file": str(pretrained_file)}
     elif pretrained:
         overlay = pretrained_overlay(arch) or {}
-    return make_encoder(arch, name=name, overlay=overlay, img_size=img_size, drop_path_rate=drop_path_rate,
-                        freeze=freeze, augment=augment, tokens=tokens, mean=mean, std=std,
-                        timm_kwargs=timm_kwargs)
+    return make_encoder(
+        arch,
+        name=name,
+        overlay=overlay,
+        img_size=img_size,
+        drop_path_rate=drop_path_rate,
+        freeze=freeze,
+        augment=augment,
+        tokens=tokens,
+        mean=mean,
+        std=std,
+        timm_kwargs=timm_kwargs,
+    )

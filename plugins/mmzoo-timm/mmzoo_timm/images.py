@@ -18,29 +18,36 @@ def _array_to_pil(array: np.ndarray, where: str) -> Image.Image:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise DatasetError(f"{where}: expected an image array HxW, HxWx1, HxWx3 or HxWx4 (or CxHxW), "
-                           f"got shape {tuple(array.shape)}")
+        raise DatasetError(
+            f"{where}: expected an image array HxW, HxWx1, HxWx3 or HxWx4 (or CxHxW), "
+            f"got shape {tuple(array.shape)}"
+        )
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif np.issubdtype(array.dtype, np.floating):
         if array.size and (np.nanmin(array) < 0.0 or np.nanmax(array) > 1.0):
-            raise DatasetError(f"{where}: float image values must lie in [0, 1], got "
-                               f"[{np.nanmin(array):.3g}, {np.nanmax(array):.3g}]; scale them to [0, 1] or "
-                               f"pass uint8 arrays (0..255)")
+            raise DatasetError(
+                f"{where}: float image values must lie in [0, 1], got "
+                f"[{np.nanmin(array):.3g}, {np.nanmax(array):.3g}]; scale them to [0, 1] or "
+                f"pass uint8 arrays (0..255)"
+            )
         array = np.round(np.nan_to_num(array) * 255.0).astype(np.uint8)
     elif array.dtype == np.uint16:
         array = (array >> 8).astype(np.uint8)
     elif array.dtype != np.uint8:
-        raise DatasetError(f"{where}: unsupported image dtype {array.dtype}; use uint8 (0..255) or "
-                           f"floats in [0, 1]")
+        raise DatasetError(
+            f"{where}: unsupported image dtype {array.dtype}; use uint8 (0..255) or floats in [0, 1]"
+        )
     return Image.fromarray(np.ascontiguousarray(array))
 
 
 def to_pil(example: Any, channels: int, where: str) -> Image.Image:
     """Return ``example`` as a PIL image with ``channels`` channels (grey <-> RGB, alpha dropped)."""
     if channels not in MODES:
-        raise DatasetError(f"{where}: images can be prepared for 1 or 3 input channels, the model "
-                           f"takes {channels}; pass in_chans 1 or 3")
+        raise DatasetError(
+            f"{where}: images can be prepared for 1 or 3 input channels, the model "
+            f"takes {channels}; pass in_chans 1 or 3"
+        )
     if isinstance(example, Image.Image):
         image = example
     elif isinstance(example, np.ndarray):

@@ -18,13 +18,19 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 PROBE_TIMEOUT = 3.0
 _TRUE = {"1", "on", "yes", "true"}
 # The files timm looks for in a Hub repo, in its own order of preference.
-_HUB_FILES = ("model.safetensors", "open_clip_model.safetensors", "pytorch_model.bin",
-              "open_clip_pytorch_model.bin")
+_HUB_FILES = (
+    "model.safetensors",
+    "open_clip_model.safetensors",
+    "pytorch_model.bin",
+    "open_clip_pytorch_model.bin",
+)
 
 
 def offline_requested() -> bool:
     """True when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set to a true value."""
-    return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def hub_endpoint() -> str:
@@ -84,8 +90,10 @@ def pretrained_overlay(arch: str) -> dict | None:
     cfg = get_pretrained_cfg(arch)
     where = f"encoder 'timm/{arch}'"
     if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
-        raise WeightsError(f"{where}: timm has no pretrained weights for this architecture; use "
-                           f"'pretrained: false' or a tagged name from timm.list_pretrained('{arch.split('.')[0]}*').")
+        raise WeightsError(
+            f"{where}: timm has no pretrained weights for this architecture; use "
+            f"'pretrained: false' or a tagged name from timm.list_pretrained('{arch.split('.')[0]}*')."
+        )
     if cfg.file:
         return None
     if cfg.hf_hub_id:
