@@ -60,7 +60,10 @@ class DatasetError(MmzooError):
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ``" Did you mean 'a' or 'b'?"`` for the closest of ``choices``, or ``""``."""
     choices = list(dict.fromkeys(choices))
-    close = difflib.get_close_matches(name, choices, n=n, cutoff=0.6)
+    scored = sorted(((difflib.SequenceMatcher(None, name, c).ratio(), c) for c in choices), reverse=True)
+    best = scored[0][0] if scored else 0.0
+    # only the names about as close as the closest: one clear suggestion beats three vague ones
+    close = [c for score, c in scored[:n] if score >= 0.6 and score >= best - 0.05]
     if not close:
         lowered = name.lower()
         close = [c for c in choices if lowered and (lowered in c.lower() or c.lower() in lowered)][:n]

@@ -16,11 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_info(name: str) -> dict:
     """Spec, per-part parameter counts and providers of a registry model or saved model directory."""
-    import torch
-
     from mmzoo.builder import build_model
     from mmzoo.plugins import get_registry
     from mmzoo.spec import parse_spec
+    from mmzoo.weights import skip_init
 
     registry = get_registry()
     path = Path(name)
@@ -30,7 +29,7 @@ def model_info(name: str) -> dict:
     else:
         entry, _ = registry.model(name)
         spec, where, weights, description = entry.spec, f"models.{entry.name}", entry.weights, entry.description
-    with torch.device("meta"):
+    with skip_init():  # parameters on the meta device: counted, never allocated
         model = build_model(spec, registry=registry, where=where, for_weights=True)
     parts = []
     for part, module in model.part_modules().items():
@@ -90,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  parameters: {info['parameters']:,}")
     width = max(len(p["part"]) for p in info["parts"])
     for p in info["parts"]:
-        print(f"  {p['part']:<{width}}  {p['type']:<28} {p['parameters']:>12,} params  out={p['output_dim']}  "
-              f"({p['dist']})")
+        out = f"  out={p['output_dim']}" if p["output_dim"] else ""
+        frozen = f"  ({p['parameters'] - p['trainable']:,} frozen)" if p["trainable"] < p["parameters"] else ""
+        print(f"  {p['part']:<{width}}  {p['type']:<28} {p['parameters']:>12,} params{out}  from {p['dist']}{frozen}")
     print("  requires: " + ", ".join(f"{d} {v}" for d, v in info["requires"].items()))
     for tag, ref in info["weights"].items():
         pin = f"@{ref['revision']}" if ref.get("revision") else ""

@@ -18,7 +18,8 @@ GOOD = {"encoders": {"v": {"type": "fixture-vector", "in_dim": 3}},
 
 @pytest.mark.parametrize("data, message", [
     ([1, 2], "spec: expected a mapping with encoders, fusion and head, got list"),
-    ({**GOOD, "fusoin": {}}, "spec.fusoin: unknown key; expected one of encoders, fusion, head. Did you mean 'fusion'?"),
+    ({**GOOD, "fusoin": {}},
+     "spec.fusoin: unknown key; expected one of encoders, fusion, head. Did you mean 'fusion'?"),
     ({"encoders": GOOD["encoders"], "head": GOOD["head"]}, "spec: missing 'fusion'"),
     ({**GOOD, "encoders": {}}, "spec.encoders: needs at least one encoder"),
     ({**GOOD, "encoders": ["cnn"]}, "spec.encoders: expected a mapping of batch key -> encoder, got list"),
