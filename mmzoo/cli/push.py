@@ -1,0 +1,40 @@
+"""``mmzoo push``: publish a trained model to the Hugging Face Hub and print the revision that pins it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "publish a run directory (or a save_pretrained model directory) to a Hub repo"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="RUN_DIR_OR_MODEL_DIR",
+                        help="a training run directory (with model/ inside) or a directory written by save_pretrained")
+    parser.add_argument("repo_id", metavar="ORG/REPO", help="the Hub repo to publish to (created if missing)")
+    parser.add_argument("--private", action="store_true", help="create the repo as private (if it is new)")
+    parser.add_argument("--branch", metavar="B", help="commit to this branch (created from main if missing)")
+    parser.add_argument("--message", "-m", metavar="M", help="commit message")
+    parser.add_argument("--token", metavar="T",
+                        help="Hub token with write access (default: HF_TOKEN or the stored login)")
+    parser.add_argument("--license", metavar="ID", help="license id for the model card (e.g. apache-2.0)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmzoo.hub import push_to_hub
+
+    result = push_to_hub(args.source, args.repo_id, private=args.private, branch=args.branch,
+                         message=args.message, token=args.token, license=args.license)  # fmt: skip
+    if args.json:
+        print(json.dumps({"repo_id": result.repo_id, "revision": result.revision, "branch": result.branch,
+                          "url": result.url, "commit_url": result.commit_url, "files": result.files,
+                          "sha256": result.sha256, "registry_entry": {result.name: result.registry_entry}},
+                         indent=2))  # fmt: skip
+        return 0
+    print(f"pushed {', '.join(result.files)} to {result.url} ({result.branch})")
+    print(f"revision: {result.revision}")
+    print(f"load it with: mmzoo.create_model(\"hf-hub:{result.repo_id}@{result.revision}\")")
+    print("registry.yaml entry pinning this revision (under models:):")
+    print("\n".join("  " + line for line in result.registry_yaml.rstrip().splitlines()))
+    return 0
