@@ -95,6 +95,7 @@ class GatedFusion(_KeyedFusion):
     """
 
     part_name = "gated"
+    min_modalities = 2  # with one modality the softmax gate is constant 1 and learns nothing
 
     def __init__(self, input_dims: Mapping[str, int], dim: int = 256, dropout: float = 0.0) -> None:
         super().__init__(input_dims)

@@ -137,6 +137,18 @@ def _check_gradients(module: nn.Module, label: str, allow_no_grad: Iterable[str]
     )
 
 
+def _backward(objective: Tensor, module: nn.Module, label: str) -> None:
+    module.zero_grad(set_to_none=True)
+    if objective.requires_grad:
+        objective.backward()
+        return
+    trainable = [name for name, p in module.named_parameters() if p.requires_grad]
+    assert not trainable, (
+        f"{label}: the output does not require grad, so no gradient can reach trainable parameter(s) "
+        f"{trainable[:5]}; the graph is detached (.detach(), torch.no_grad or .numpy() in forward)"
+    )
+
+
 def _random_objective(value: Tensor, generator: torch.Generator, mask: Tensor | None = None) -> Tensor:
     # Random weights: a plain sum would give zero gradients through e.g. a final LayerNorm.
     weights = torch.randn(value.shape, generator=generator).to(value)
@@ -306,8 +318,7 @@ def check_encoder(
     objective = _random_objective(pooled, generator)
     if tokens is not None:
         objective = objective + _random_objective(tokens, generator, mask)
-    encoder.zero_grad(set_to_none=True)
-    objective.backward()
+    _backward(objective, encoder, label)
     _check_gradients(encoder, label, allow_no_grad)
 
     if batch_independent:
@@ -416,8 +427,7 @@ def check_fusion(
 
     fusion.train()
     outputs = _check_fusion_output(fusion(features), fusion, list(input_dims), batch_size, label)
-    fusion.zero_grad(set_to_none=True)
-    sum(_random_objective(o, generator) for o in outputs).backward()
+    _backward(sum(_random_objective(o, generator) for o in outputs), fusion, label)
     _check_gradients(fusion, label, allow_no_grad)
     for key, feature in features.items():
         grads = [t.grad for t in (feature.pooled, feature.tokens) if t is not None and t.grad is not None]
