@@ -12,10 +12,7 @@ when a model is built. Public API::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from mmzoo.errors import MmzooError
-from mmzoo.outputs import EncoderOutput, ModelOutput
+TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone costs milliseconds
 
 __version__ = "0.1.0"
 
@@ -31,7 +28,11 @@ __all__ = [
     "list_models",
 ]
 
+# Everything is imported on first use, so that `import mmzoo` costs next to nothing.
 _LAZY = {
+    "MmzooError": ("mmzoo.errors", "MmzooError"),
+    "EncoderOutput": ("mmzoo.outputs", "EncoderOutput"),
+    "ModelOutput": ("mmzoo.outputs", "ModelOutput"),
     "hookimpl": ("mmzoo.plugins", "hookimpl"),
     "create_model": ("mmzoo.builder", "create_model"),
     "create_dataset": ("mmzoo.builder", "create_dataset"),
@@ -40,6 +41,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from mmzoo.errors import MmzooError
+    from mmzoo.outputs import EncoderOutput, ModelOutput
     from mmzoo.builder import create_dataset, create_model
     from mmzoo.listing import list_components, list_models
     from mmzoo.plugins import hookimpl

@@ -6,7 +6,6 @@ the message alone, without a traceback.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -59,6 +58,8 @@ class DatasetError(MmzooError):
 
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ``" Did you mean 'a' or 'b'?"`` for the closest of ``choices``, or ``""``."""
+    import difflib
+
     choices = list(dict.fromkeys(choices))
     scored = sorted(((difflib.SequenceMatcher(None, name, c).ratio(), c) for c in choices), reverse=True)
     best = scored[0][0] if scored else 0.0
