@@ -71,7 +71,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def run_python(tmp_path: Path):
+def fresh_python(tmp_path: Path):
     """Run a Python snippet (or ``-m module args``) in a fresh interpreter with the current environment."""
 
     def run(*args: str, env: dict | None = None, check: bool = True, timeout: float = 300):
@@ -85,3 +85,60 @@ def run_python(tmp_path: Path):
         return proc
 
     return run
+
+
+# A small real multimodal model from builtin parts (text bytes + a feature vector), and data for it.
+SPEC = {
+    "encoders": {
+        "text": {"type": "byte-gru", "embed_dim": 8, "hidden_dim": 12, "output_dim": 16, "max_length": 32},
+        "x": {"type": "mlp", "in_dim": 4, "hidden_dims": [8], "output_dim": 16},
+    },
+    "fusion": {"type": "gated", "dim": 16},
+    "head": {"type": "classification", "num_classes": 3, "top_k": 1},
+}
+EXAMPLES = [
+    {"text": "a cat on a mat", "x": [0.1, 0.2, 0.3, 0.4], "target": 0},
+    {"text": "stocks fell sharply", "x": [1.0, -0.5, 0.0, 2.0], "target": 1},
+    {"text": "rain tomorrow", "x": [-1.0, 0.5, 0.25, 0.0], "target": 2},
+    {"text": "the cat slept", "x": [0.0, 0.2, 0.3, 0.5], "target": 0},
+]
+
+
+def tiny_model(seed: int = 0, **overrides):
+    import torch
+
+    import mmzoo
+
+    torch.manual_seed(seed)
+    return mmzoo.create_model(SPEC, **overrides)
+
+
+def train_steps(model, steps: int = 3, lr: float = 0.05):
+    """Train ``model`` for a few real optimizer steps on EXAMPLES."""
+    import torch
+
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    batch = model.preprocess(EXAMPLES)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(batch).loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def predict(model):
+    """The model's outputs on EXAMPLES (eval mode, no grad)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(model.preprocess([{k: v for k, v in e.items() if k != "target"} for e in EXAMPLES])).outputs
+
+
+PREDICT_SCRIPT = """
+import sys, torch, mmzoo
+from tests.hub.conftest import predict
+model = mmzoo.create_model(sys.argv[1])
+torch.save({"outputs": predict(model), "report": str(model.load_report)}, sys.argv[2])
+"""
