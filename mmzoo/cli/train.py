@@ -1,0 +1,62 @@
+"""``mmzoo train CONFIG.yaml [--nproc N] [--set KEY=VALUE ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+HELP = "train a model from a YAML config (one process, --nproc N local ranks, or under torchrun)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="run.yaml: model, data, optim, output_dir, ...")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start N ranks on this machine through torch's elastic launcher (DDP)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set optim.lr=3e-4 (value read as YAML); repeatable",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmzoo.errors import ConfigError, MmzooError
+    from mmzoo.train.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    if args.nproc is not None and args.nproc > 1:
+        from mmzoo.train.distributed import launch_local, under_launcher
+        from mmzoo.train.rundir import plan_run
+
+        if under_launcher():
+            raise ConfigError(
+                "--nproc: this process was already started by torchrun; drop --nproc and let "
+                "torchrun's --nproc-per-node choose the number of ranks"
+            )
+        plan_run(config)  # refuse an occupied run directory before starting any rank
+        forwarded = [args.config, *(f"--set={item}" for item in args.overrides)]
+        return launch_local(args.nproc, ["train", *forwarded])
+    if args.nproc is not None and args.nproc < 1:
+        raise ConfigError(f"--nproc: expected an integer >= 1, got {args.nproc}")
+
+    from mmzoo.train.trainer import train
+
+    try:
+        result = train(config)
+    except MmzooError:
+        if os.environ.get("RANK", "0") != "0":
+            return 2  # every rank hit the same mistake; rank 0 reports it once
+        raise
+    if result.stopped_by:
+        import signal
+
+        return 128 + int(signal.Signals[result.stopped_by])
+    return 0

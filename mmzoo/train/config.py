@@ -1,0 +1,424 @@
+"""The training config (``run.yaml``): schema, defaults, ``--set`` overrides and validation.
+
+``load_config(path, overrides)`` returns a :class:`TrainConfig` or raises one
+:class:`~mmzoo.errors.ConfigError` listing every mistake with where it is (``optim.lr: expected
+float, got 'x'``). ``TrainConfig.to_dict()`` is the resolved config written to ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmzoo.errors import ConfigError
+from mmzoo.train.schema import (
+    REQUIRED,
+    AnyOf,
+    Bool,
+    Choice,
+    Field,
+    Float,
+    Int,
+    ListOf,
+    MapOf,
+    Optional,
+    Section,
+    Str,
+)
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "linear", "constant")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class ModelConfig:
+    """Which model to train: a ``name`` (registry name, ``hf-hub:org/repo``, a directory or a YAML
+    file) with ``overrides``, or an inline ``spec`` (encoders, fusion, head)."""
+
+    name: str | None = None
+    spec: dict[str, Any] | None = None
+    pretrained: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.spec is not None:
+            return {**copy.deepcopy(self.spec), "pretrained": self.pretrained}
+        return {"name": self.name, "pretrained": self.pretrained, "overrides": copy.deepcopy(self.overrides)}
+
+
+@dataclass
+class SplitConfig:
+    """One dataset split: ``mmzoo.create_dataset(dataset, split=split, **params)``."""
+
+    dataset: str
+    split: str
+    params: dict[str, Any] = field(default_factory=dict)
+    max_examples: int | None = None
+
+
+@dataclass
+class DataConfig:
+    train: SplitConfig
+    eval: SplitConfig | None
+    batch_size: int
+    eval_batch_size: int | None = None
+    num_workers: int = 0
+    prefetch_factor: int | None = None
+    persistent_workers: bool = True
+    shuffle: bool = True
+    drop_last: bool = False
+
+
+@dataclass
+class OptimConfig:
+    name: str
+    lr: float
+    weight_decay: float
+    betas: tuple[float, float] | None
+    eps: float | None
+    momentum: float | None
+    nesterov: bool | None
+    decay_bias_and_norm: bool
+    lr_multipliers: dict[str, float]
+    freeze: list[str]
+    warmup_steps: int
+    schedule: str
+    min_lr_ratio: float
+    epochs: int | None
+    steps: int | None
+    grad_accum: int
+    clip_grad_norm: float | None
+
+
+@dataclass
+class CompileConfig:
+    backend: str = "inductor"
+    mode: str | None = None
+    dynamic: bool | None = None
+    fullgraph: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """A validated training config; see ``docs`` in :data:`SCHEMA_HELP` for every key."""
+
+    model: ModelConfig
+    data: DataConfig
+    optim: OptimConfig
+    output_dir: str
+    precision: str = "fp32"
+    seed: int = 0
+    eval_every: int | None = None
+    save_every: int | None = None
+    log_every: int = 10
+    keep_last: int = 2
+    best_metric: str = "loss"
+    best_mode: str = "min"
+    resume: str | None = None
+    compile: CompileConfig | None = None
+    find_unused_parameters: str | bool = "auto"
+    device: str = "auto"
+    source: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config (defaults filled in) as plain YAML-able data."""
+        out = asdict(self)
+        out.pop("source")
+        out["model"] = self.model.to_dict()
+        if self.optim.betas is not None:
+            out["optim"]["betas"] = list(self.optim.betas)
+        return out
+
+
+# --- schema -------------------------------------------------------------------------------------
+
+_SPEC_KEYS = ("encoders", "fusion", "head")
+
+
+def _build_model(values: dict[str, Any], path: str, problems: list[str]) -> Any:
+    has_spec = any(values[k] is not None for k in _SPEC_KEYS)
+    if values["name"] is not None and has_spec:
+        problems.append(
+            f"{path}: give either 'name' (a registry name, hf-hub:org/repo or a directory) or an inline "
+            "spec ('encoders', 'fusion', 'head'), not both"
+        )
+        return None
+    if values["name"] is None and not has_spec:
+        problems.append(
+            f"{path}: required 'name' (a registry name, hf-hub:org/repo or a directory) or an inline spec "
+            "with 'encoders', 'fusion' and 'head'"
+        )
+        return None
+    if has_spec:
+        if values["overrides"]:
+            problems.append(f"{path}.overrides: only used with 'name'; edit the inline spec instead")
+            return None
+        spec = {k: values[k] for k in _SPEC_KEYS if values[k] is not None}
+        return ModelConfig(spec=spec, pretrained=values["pretrained"])
+    return ModelConfig(name=values["name"], pretrained=values["pretrained"], overrides=values["overrides"])
+
+
+def _split_section(default_split: str) -> Section:
+    return Section(
+        {
+            "dataset": Field(Str(), REQUIRED, "registered dataset name (mmzoo list --kind dataset)"),
+            "split": Field(Str(), default_split, "split passed to the dataset factory"),
+            "params": Field(MapOf(), dict, "keyword arguments for the dataset factory"),
+            "max_examples": Field(Optional(Int(1)), None, "use only the first N examples"),
+        },
+        build=lambda v, p, probs: SplitConfig(**v),
+    )
+
+
+def _build_optim(values: dict[str, Any], path: str, problems: list[str]) -> Any:
+    name = values["name"]
+    if name == "sgd":
+        for key in ("betas", "eps"):
+            if values[key] is not None:
+                problems.append(f"{path}.{key}: only used by adam and adamw, not by sgd")
+        values["momentum"] = 0.0 if values["momentum"] is None else values["momentum"]
+        values["nesterov"] = bool(values["nesterov"])
+        if values["nesterov"] and values["momentum"] <= 0:
+            problems.append(f"{path}.nesterov: needs momentum > 0")
+    else:
+        for key in ("momentum", "nesterov"):
+            if values[key] is not None:
+                problems.append(f"{path}.{key}: only used by sgd, not by {name}")
+        values["betas"] = tuple(values["betas"] or (0.9, 0.999))
+        values["eps"] = 1e-8 if values["eps"] is None else values["eps"]
+    if (values["epochs"] is None) == (values["steps"] is None):
+        problems.append(f"{path}: set exactly one of 'epochs' or 'steps' (how long to train)")
+    if problems:
+        return None
+    return OptimConfig(**values)
+
+
+MODEL = Section(
+    {
+        "name": Field(
+            Optional(Str()), None, "registry name, hf-hub:org/repo[@rev], a directory or a YAML file"
+        ),
+        "pretrained": Field(Bool(), False, "load the registry/hub weights before training"),
+        "overrides": Field(MapOf(), dict, "overrides for parts, e.g. {head: {num_classes: 5}}"),
+        "encoders": Field(Optional(MapOf()), None, "inline spec: encoders by batch key"),
+        "fusion": Field(Optional(MapOf()), None, "inline spec: the fusion"),
+        "head": Field(Optional(MapOf()), None, "inline spec: the head"),
+    },
+    build=_build_model,
+)
+
+DATA = Section(
+    {
+        "train": Field(_split_section("train"), REQUIRED, "training split"),
+        "eval": Field(Optional(_split_section("test")), None, "evaluation split"),
+        "batch_size": Field(Int(1), REQUIRED, "examples per device per micro-step"),
+        "eval_batch_size": Field(Optional(Int(1)), None, "defaults to batch_size"),
+        "num_workers": Field(Int(0), 0, "DataLoader worker processes per rank"),
+        "prefetch_factor": Field(Optional(Int(1)), None, "batches prefetched per worker"),
+        "persistent_workers": Field(Bool(), True, "keep workers alive across epochs"),
+        "shuffle": Field(Bool(), True, "shuffle the training split every epoch"),
+        "drop_last": Field(Bool(), False, "drop the last incomplete training batch of an epoch"),
+    },
+    build=lambda v, p, probs: DataConfig(**v),
+)
+
+OPTIM = Section(
+    {
+        "name": Field(Choice(OPTIMIZERS), "adamw", "optimizer"),
+        "lr": Field(Float(0.0, exclusive_minimum=True), REQUIRED, "base learning rate"),
+        "weight_decay": Field(Float(0.0), 0.0, "decoupled for adamw, L2 for adam/sgd"),
+        "betas": Field(Optional(ListOf(Float(0.0, 1.0), 2)), None, "adam/adamw betas"),
+        "eps": Field(Optional(Float(0.0, exclusive_minimum=True)), None, "adam/adamw epsilon"),
+        "momentum": Field(Optional(Float(0.0, 1.0)), None, "sgd momentum"),
+        "nesterov": Field(Optional(Bool()), None, "sgd nesterov momentum"),
+        "decay_bias_and_norm": Field(Bool(), False, "also apply weight decay to biases and norm weights"),
+        "lr_multipliers": Field(MapOf(Float(0.0)), dict, "part -> lr multiplier, e.g. {encoders.image: 0.1}"),
+        "freeze": Field(ListOf(Str()), list, "parts not trained, e.g. [encoders.image]"),
+        "warmup_steps": Field(Int(0), 0, "linear warmup from 0 over this many optimizer steps"),
+        "schedule": Field(Choice(SCHEDULES), "cosine", "learning-rate decay after warmup"),
+        "min_lr_ratio": Field(Float(0.0, 1.0), 0.0, "final lr as a fraction of lr"),
+        "epochs": Field(Optional(Int(1)), None, "train for this many epochs (or set steps)"),
+        "steps": Field(Optional(Int(1)), None, "train for this many optimizer steps (or set epochs)"),
+        "grad_accum": Field(Int(1), 1, "micro-batches per optimizer step"),
+        "clip_grad_norm": Field(Optional(Float(0.0, exclusive_minimum=True)), None, "max global grad norm"),
+    },
+    build=_build_optim,
+)
+
+COMPILE = AnyOf(
+    [
+        Bool(),
+        Section(
+            {
+                "backend": Field(Str(), "inductor"),
+                "mode": Field(Optional(Str()), None),
+                "dynamic": Field(Optional(Bool()), None),
+                "fullgraph": Field(Bool(), False),
+            }
+        ),
+    ]
+)
+
+
+def _guess_best_mode(metric: str) -> str:
+    lowered = metric.lower()
+    return "min" if any(word in lowered for word in ("loss", "error", "mse", "mae", "perplexity")) else "max"
+
+
+def _build_train(values: dict[str, Any], path: str, problems: list[str]) -> Any:
+    compile_value = values["compile"]
+    if compile_value is True:
+        values["compile"] = CompileConfig()
+    elif compile_value is False or compile_value is None:
+        values["compile"] = None
+    else:
+        values["compile"] = CompileConfig(**compile_value)
+    if values["best_mode"] is None:
+        values["best_mode"] = _guess_best_mode(values["best_metric"])
+    return TrainConfig(**values)
+
+
+SCHEMA = Section(
+    {
+        "model": Field(MODEL, REQUIRED, "the model to train"),
+        "data": Field(DATA, REQUIRED, "datasets and loading"),
+        "optim": Field(OPTIM, REQUIRED, "optimisation"),
+        "output_dir": Field(Str(), REQUIRED, "the run directory (never overwritten without resume)"),
+        "precision": Field(
+            Choice(PRECISIONS), "fp32", "fp32, bf16 (autocast) or fp16 (autocast + loss scaling)"
+        ),
+        "seed": Field(Int(0), 0, "seed for initialisation, shuffling and augmentation"),
+        "eval_every": Field(
+            Optional(Int(1)), None, "evaluate every N steps (default: each epoch and at the end)"
+        ),
+        "save_every": Field(
+            Optional(Int(1)), None, "checkpoint every N steps (default: each epoch and at the end)"
+        ),
+        "log_every": Field(Int(1), 10, "log training loss every N steps"),
+        "keep_last": Field(Int(1), 2, "checkpoints kept (plus the best one)"),
+        "best_metric": Field(Str(), "loss", "eval metric that picks the best checkpoint"),
+        "best_mode": Field(Optional(Choice(("min", "max"))), None, "min or max (default: from the name)"),
+        "resume": Field(
+            Optional(Str()), None, "'auto' (latest checkpoint of output_dir) or a checkpoint path"
+        ),
+        "compile": Field(
+            Optional(COMPILE), False, "torch.compile the model (true or {backend, mode, dynamic})"
+        ),
+        "find_unused_parameters": Field(
+            AnyOf([Bool(), Choice(("auto",))]), "auto", "DDP: auto detects trainable parameters without grads"
+        ),
+        "device": Field(Choice(("auto", "cpu", "cuda")), "auto", "auto: CUDA when available"),
+    },
+    build=_build_train,
+)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def expand_shorthands(raw: dict[str, Any]) -> dict[str, Any]:
+    """Turn ``model: name`` and ``data.train: dataset`` into their mapping forms (before ``--set``)."""
+    raw = copy.deepcopy(raw)
+    if isinstance(raw.get("model"), str):
+        raw["model"] = {"name": raw["model"]}
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for split in ("train", "eval"):
+            if isinstance(data.get(split), str):
+                data[split] = {"dataset": data[split]}
+    return raw
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"optim.lr=3e-4"`` -> (["optim", "lr"], 3e-4); the value is read with ``yaml.safe_load``."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, like optim.lr=3e-4")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({_first_line(exc)})") from None
+    return key.split("."), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set a.b=c`` overrides to the raw config, creating mappings on the way."""
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = raw
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                where = ".".join(keys[: depth + 1])
+                raise ConfigError(
+                    f"--set {text!r}: '{where}' is {type(child).__name__} {child!r}, not a mapping, "
+                    f"so it has no key '{keys[depth + 1]}'"
+                )
+            node = child
+        node[keys[-1]] = value
+    return raw
+
+
+def validate_config(raw: Any, source: str | None = None) -> TrainConfig:
+    """Check a raw config mapping; raise one ConfigError listing every mistake."""
+    where = source or "config"
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{where}: expected a mapping of keys (model, data, optim, ...), got {type(raw).__name__}"
+        )
+    problems: list[str] = []
+    config = SCHEMA.check(expand_shorthands(raw), "", problems)
+    if problems:
+        if len(problems) == 1:
+            raise ConfigError(f"{where}: {problems[0]}")
+        listing = "\n".join(f"  {p}" for p in problems)
+        raise ConfigError(f"{where}: {len(problems)} problems:\n{listing}")
+    config.source = source
+    return config
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with ``yaml.safe_load``; errors say which file and line."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.__class__.__name__})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(
+            f"{where}: invalid YAML ({getattr(exc, 'problem', None) or _first_line(exc)})"
+        ) from None
+    if raw is None:
+        raise ConfigError(f"{path}: the config file is empty; it needs model, data, optim and output_dir")
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys (model, data, optim, ...), got {type(raw).__name__}"
+        )
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read ``path``, apply ``--set`` overrides, validate; the one entry point of the CLI."""
+    raw = apply_overrides(expand_shorthands(read_yaml(path)), list(overrides or []))
+    return validate_config(raw, source=str(path))
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__

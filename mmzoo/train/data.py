@@ -1,0 +1,237 @@
+"""Datasets and DataLoaders for training and evaluation.
+
+Batches are built in DataLoader workers by the model's ``collator`` (each encoder's ``preprocess``).
+Every batch is preprocessed under a seed derived from (seed, epoch, its first index), so any
+randomness in preprocessing is the same whichever worker builds the batch, and after a resume.
+The loader yields ``(num_examples, batch)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, get_worker_info
+
+from mmzoo.errors import ConfigError, MmzooError
+from mmzoo.train.config import SplitConfig
+from mmzoo.train.sampler import ResumableDistributedSampler, ShardSampler
+
+
+def build_dataset(split: SplitConfig, where: str) -> Any:
+    """``mmzoo.create_dataset`` for one configured split; ``where`` (``data.train``) locates errors."""
+    import mmzoo
+
+    try:
+        dataset = mmzoo.create_dataset(split.dataset, split=split.split, **split.params)
+    except MmzooError as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    except TypeError as exc:  # a factory that does not take one of the params
+        raise ConfigError(
+            f"{where}.params: dataset '{split.dataset}' rejected the parameters ({exc})"
+        ) from None
+    size = len(dataset)
+    if split.max_examples is not None and split.max_examples < size:
+        dataset = Subset(dataset, range(split.max_examples))
+    if len(dataset) == 0:
+        raise ConfigError(f"{where}: dataset '{split.dataset}' split '{split.split}' has no examples")
+    return dataset
+
+
+def batch_seed(seed: int, epoch: int, first_index: int) -> int:
+    """A 63-bit seed for one batch, stable across workers, ranks and resumes."""
+    return (seed * 1_000_003 + epoch * 7_919 + first_index * 104_729 + 0x9E3779B97F4A7C15) % (2**63 - 1)
+
+
+class KeyedDataset(Dataset):
+    """Wraps a dataset so that ``ds[(key, i)]`` returns ``(key, example i)``."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[int, Any]:
+        key, index = item
+        return key, self.dataset[index]
+
+
+class KeyedBatchSampler(Sampler[list]):
+    """Groups a sampler's indices into batches of ``(batch seed, index)`` pairs."""
+
+    def __init__(
+        self, sampler: Sampler[int], batch_size: int, drop_last: bool, seed: int, epoch: Callable[[], int]
+    ) -> None:
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
+        self.seed, self.epoch = seed, epoch
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch = self.epoch()
+        batch: list[int] = []
+        for index in self.sampler:
+            batch.append(index)
+            if len(batch) == self.batch_size:
+                yield self._keyed(epoch, batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield self._keyed(epoch, batch)
+
+    def _keyed(self, epoch: int, batch: list[int]) -> list[tuple[int, int]]:
+        key = batch_seed(self.seed, epoch, batch[0])
+        return [(key, index) for index in batch]
+
+    def __len__(self) -> int:
+        count = len(self.sampler)  # type: ignore[arg-type]
+        return count // self.batch_size if self.drop_last else math.ceil(count / self.batch_size)
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Restore the CPU torch, numpy and python RNG states on exit."""
+    torch_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(torch_state)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+def seed_cpu_rngs(seed: int) -> None:
+    torch.default_generator.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+class SeededCollate:
+    """``collate_fn``: seeds the RNGs for the batch (restoring them in the main process), runs the
+    model's collator and returns ``(num_examples, batch)``. Picklable when the collator is."""
+
+    def __init__(self, collator: Callable[[list[Any]], Any]) -> None:
+        self.collator = collator
+
+    def __call__(self, items: list[tuple[int, Any]]) -> tuple[int, Any]:
+        key = items[0][0]
+        examples = [example for _, example in items]
+        if get_worker_info() is not None:
+            seed_cpu_rngs(key)
+            return len(examples), self.collator(examples)
+        with preserved_rng():
+            seed_cpu_rngs(key)
+            return len(examples), self.collator(examples)
+
+
+def worker_init(worker_id: int) -> None:
+    """DataLoader worker setup: Ctrl-C is the main process's to handle; seed numpy/python per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _loader(
+    dataset: Any,
+    batch_sampler: Sampler,
+    collator: Callable,
+    *,
+    num_workers: int,
+    prefetch_factor: int | None,
+    persistent_workers: bool,
+    pin_memory: bool,
+    seed: int,
+) -> DataLoader:
+    kwargs: dict[str, Any] = {}
+    if num_workers > 0:
+        kwargs["persistent_workers"] = persistent_workers
+        if prefetch_factor is not None:
+            kwargs["prefetch_factor"] = prefetch_factor
+    return DataLoader(
+        KeyedDataset(dataset),
+        batch_sampler=batch_sampler,
+        collate_fn=SeededCollate(collator),
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        worker_init_fn=worker_init,
+        generator=torch.Generator().manual_seed(seed),  # never draw worker seeds from the global RNG
+        **kwargs,
+    )
+
+
+def train_loader(
+    dataset: Any,
+    collator: Callable,
+    *,
+    batch_size: int,
+    rank: int,
+    world_size: int,
+    seed: int,
+    shuffle: bool,
+    drop_last: bool,
+    num_workers: int,
+    prefetch_factor: int | None,
+    persistent_workers: bool,
+    pin_memory: bool,
+) -> tuple[DataLoader, ResumableDistributedSampler]:
+    """The training loader and its sampler (call ``sampler.set_position`` before each epoch)."""
+    sampler = ResumableDistributedSampler(
+        dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed
+    )
+    batches = KeyedBatchSampler(sampler, batch_size, drop_last, seed, epoch=lambda: sampler.epoch)
+    loader = _loader(
+        dataset,
+        batches,
+        collator,
+        num_workers=num_workers,
+        prefetch_factor=prefetch_factor,
+        persistent_workers=persistent_workers,
+        pin_memory=pin_memory,
+        seed=seed + 7_919 * rank,
+    )
+    return loader, sampler
+
+
+def eval_loader(
+    dataset: Any,
+    collator: Callable,
+    *,
+    batch_size: int,
+    rank: int,
+    world_size: int,
+    seed: int,
+    num_workers: int,
+    prefetch_factor: int | None,
+    persistent_workers: bool,
+    pin_memory: bool,
+) -> DataLoader:
+    """An evaluation loader over this rank's shard, in order, every example exactly once."""
+    sampler = ShardSampler(len(dataset), num_replicas=world_size, rank=rank)
+    batches = KeyedBatchSampler(sampler, batch_size, False, seed, epoch=lambda: 0)
+    return _loader(
+        dataset,
+        batches,
+        collator,
+        num_workers=num_workers,
+        prefetch_factor=prefetch_factor,
+        persistent_workers=persistent_workers,
+        pin_memory=pin_memory,
+        seed=seed + 7_919 * rank + 1,
+    )
+
+
+def move_to_device(value: Any, device: torch.device, non_blocking: bool = False) -> Any:
+    """Tensors in nested dicts/lists/tuples moved to ``device``; anything else unchanged."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=non_blocking)
+    if isinstance(value, dict):
+        return {k: move_to_device(v, device, non_blocking) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        moved = [move_to_device(v, device, non_blocking) for v in value]
+        return type(value)(moved) if isinstance(value, tuple) and not hasattr(value, "_fields") else moved
+    return value

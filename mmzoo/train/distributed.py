@@ -1,0 +1,183 @@
+"""Process-group setup from torchrun's environment, collectives the trainer needs, and ``--nproc``.
+
+Under ``torchrun`` (or ``mmzoo train --nproc N``) the environment carries ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK`` and the rendezvous address; a world of one needs no process group at all. CUDA ranks
+use NCCL on ``cuda:LOCAL_RANK``; CPU ranks use gloo.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from mmzoo.errors import ConfigError
+
+
+@dataclass
+class DistContext:
+    """Where this process sits in the job, and the collectives it uses (no-ops in a world of one)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    backend: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.is_distributed:
+            if self.backend == "nccl":
+                dist.barrier(device_ids=[self.device.index])
+            else:
+                dist.barrier()
+
+    def broadcast_object(self, obj: Any, src: int = 0) -> Any:
+        """Rank ``src``'s ``obj`` on every rank."""
+        if not self.is_distributed:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=src, device=self._collective_device)
+        return box[0]
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj``, in rank order."""
+        if not self.is_distributed:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum ``tensor`` over ranks in place (and return it)."""
+        if self.is_distributed:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def raise_if_any(self, message: str | None, error_type: type[Exception] = ConfigError) -> None:
+        """Raise on every rank when rank 0 found a problem that only it checked (no hang on the others)."""
+        message = self.broadcast_object(message)
+        if message:
+            raise error_type(message)
+
+    def close(self) -> None:
+        if self.is_distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+    @property
+    def _collective_device(self) -> torch.device | None:
+        return self.device if self.backend == "nccl" else None
+
+
+def env_world() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) outside it."""
+
+    def read(name: str, default: int) -> int:
+        value = os.environ.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"environment variable {name}={value!r}: expected an integer") from None
+
+    return read("RANK", 0), read("WORLD_SIZE", 1), read("LOCAL_RANK", 0)
+
+
+def under_launcher() -> bool:
+    """True inside a process started by torchrun / ``--nproc`` (even a world of one)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or "WORLD_SIZE" in os.environ
+
+
+def select_device(preference: str, local_rank: int) -> torch.device:
+    """``cuda:LOCAL_RANK`` when CUDA is wanted and present, else the CPU."""
+    cuda = torch.cuda.is_available()
+    if preference == "cuda" and not cuda:
+        raise ConfigError("device: 'cuda' was asked for but CUDA is not available; use device: auto or cpu")
+    if preference == "cpu" or not cuda:
+        return torch.device("cpu")
+    count = torch.cuda.device_count()
+    if local_rank >= count:
+        raise ConfigError(
+            f"LOCAL_RANK {local_rank} has no GPU: this node has {count}; start at most "
+            f"{count} processes per node"
+        )
+    torch.cuda.set_device(local_rank)
+    return torch.device("cuda", local_rank)
+
+
+def setup_distributed(device_preference: str = "auto") -> DistContext:
+    """Create the process group when the environment describes a world of more than one process."""
+    rank, world_size, local_rank = env_world()
+    device = select_device(device_preference, local_rank)
+    if world_size <= 1:
+        return DistContext(0, 1, 0, device, None)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        kwargs: dict[str, Any] = {"backend": backend, "init_method": "env://"}
+        if device.type == "cuda":
+            kwargs["device_id"] = device
+        dist.init_process_group(**kwargs)
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, device, backend)
+
+
+def launch_local(nproc: int, cli_args: list[str]) -> int:
+    """Run ``python -m mmzoo CLI_ARGS`` as ``nproc`` ranks through torch's elastic launcher (what
+    ``torchrun --standalone --nproc-per-node N -m mmzoo CLI_ARGS`` does).
+
+    Returns the exit code for the command: 0 on success, the workers' code 2 for a user error (rank 0
+    printed it), 128+signal when the launcher was stopped by a signal (workers were told to stop, and
+    each finished its step and checkpointed), 1 for any other failure.
+    """
+    import logging
+    import tempfile
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    if "OMP_NUM_THREADS" not in os.environ:  # share the cores between ranks instead of oversubscribing
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    logs = tempfile.TemporaryDirectory(prefix="mmzoo-launch-")
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"mmzoo-{uuid.uuid4().hex[:12]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",
+        max_restarts=0,
+        monitor_interval=0.1,
+        start_method="spawn",
+        logs_specs=DefaultLogsSpecs(log_dir=logs.name),
+    )
+    try:
+        elastic_launch(config, sys.executable)("-u", "-m", "mmzoo", *cli_args)
+    except ChildFailedError as exc:
+        codes = sorted({failure.exitcode for failure in exc.failures.values()})
+        if 2 in codes:
+            return 2
+        ranks = ", ".join(str(rank) for rank in sorted(exc.failures))
+        print(
+            f"error: training rank(s) {ranks} failed with exit code(s) {codes}; see the output above",
+            file=sys.stderr,
+        )
+        return 1
+    except SignalException as exc:
+        return 128 + int(exc.sigval)
+    finally:
+        logs.cleanup()
+    return 0

@@ -1,0 +1,91 @@
+"""Evaluation: loss and the head's metrics over a loader, averaged by example count across ranks."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+from mmzoo.train.data import move_to_device
+from mmzoo.train.distributed import DistContext
+from mmzoo.train.metrics import MetricSums, merge_states
+from mmzoo.train.precision import Precision
+
+
+def evaluate(
+    model: torch.nn.Module,
+    loader: Any,
+    ctx: DistContext,
+    *,
+    precision: Precision | None = None,
+    device: torch.device | None = None,
+) -> dict[str, float]:
+    """Run ``model`` in eval mode under ``torch.inference_mode`` on every batch of ``loader`` (which
+    yields ``(num_examples, batch)``); return ``{"loss": ..., <head metrics>..., "num_examples": N}``
+    over all ranks (a collective: call it on every rank). The model's mode is restored.
+
+    Head metrics are exact when the head has ``metric_sums``/``metrics_from_sums`` (the sums are
+    added over batches and ranks, then turned into metrics once); a head with only ``metrics`` gets
+    per-batch values averaged weighted by example count. The loss is always count-weighted.
+    """
+    device = device or ctx.device
+    was_training = model.training
+    model.eval()
+    head = HeadMetrics(getattr(model, "head", None))
+    weighted = MetricSums()
+    examples = 0
+    non_blocking = device.type == "cuda"
+    try:
+        with torch.inference_mode():
+            for count, batch in loader:
+                batch = move_to_device(batch, device, non_blocking)
+                with precision.autocast() if precision is not None else contextlib.nullcontext():
+                    output = model(batch)
+                if output.loss is not None:
+                    weighted.add({"loss": float(output.loss.float())}, count)
+                weighted.add(head.add(output.outputs, batch.get("target")), count)
+                examples += count
+    finally:
+        model.train(was_training)
+    gathered = ctx.all_gather_object((weighted.state(), head.sums, examples))
+    result = merge_states(state for state, _, _ in gathered)
+    result.update(head.finish([sums for _, sums, _ in gathered]))
+    result["num_examples"] = sum(n for _, _, n in gathered)
+    return result
+
+
+class HeadMetrics:
+    """Collects a head's additive metric sums (exact), or its per-batch metrics when it has no sums."""
+
+    def __init__(self, head: Any) -> None:
+        self.head = head
+        self.sums: dict[str, float] = {}
+        self.mode = "sums" if callable(getattr(head, "metric_sums", None)) else "batch"
+        if self.mode == "batch" and not callable(getattr(head, "metrics", None)):
+            self.mode = "none"
+
+    def add(self, outputs: Any, target: Any) -> dict[str, float]:
+        """Record one batch; returns the per-batch metrics to weight (empty in "sums" mode)."""
+        if self.mode == "sums":
+            try:
+                for name, value in self.head.metric_sums(outputs, target).items():
+                    self.sums[name] = self.sums.get(name, 0.0) + float(value)
+                return {}
+            except NotImplementedError:
+                self.mode = "batch" if callable(getattr(self.head, "metrics", None)) else "none"
+        if self.mode == "batch":
+            try:
+                return {k: float(v) for k, v in self.head.metrics(outputs, target).items()}
+            except NotImplementedError:
+                self.mode = "none"
+        return {}
+
+    def finish(self, all_sums: list[dict[str, float]]) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for sums in all_sums:
+            for name, value in sums.items():
+                totals[name] = totals.get(name, 0.0) + value
+        if not totals:
+            return {}
+        return {k: float(v) for k, v in self.head.metrics_from_sums(totals).items()}

@@ -1,0 +1,108 @@
+"""Metric averaging across batches and ranks, and the ``metrics.jsonl`` log.
+
+A head's ``metrics`` returns per-batch means. Each is weighted by its batch's example count, summed
+over batches and ranks, and divided by the total count, so a short last batch (or a rank holding one
+example fewer) counts exactly as much as its examples.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mmzoo.train.distributed import DistContext
+
+
+class MetricSums:
+    """Running ``sum(value * count)`` and ``sum(count)`` per metric name."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, float] = {}
+
+    def add(self, metrics: Mapping[str, float], count: int) -> None:
+        for name, value in metrics.items():
+            value = float(value)
+            self.sums[name] = self.sums.get(name, 0.0) + value * count
+            self.counts[name] = self.counts.get(name, 0.0) + count
+
+    def state(self) -> dict[str, tuple[float, float]]:
+        return {name: (self.sums[name], self.counts[name]) for name in self.sums}
+
+    def local_means(self) -> dict[str, float]:
+        return {name: s / c for name, (s, c) in self.state().items() if c}
+
+    def reduce(self, ctx: DistContext) -> dict[str, float]:
+        """Weighted means over every rank's batches (collective: call on all ranks)."""
+        return merge_states(ctx.all_gather_object(self.state()))
+
+
+def merge_states(states: Iterable[Mapping[str, tuple[float, float]]]) -> dict[str, float]:
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for state in states:
+        for name, (value, count) in state.items():
+            sums[name] = sums.get(name, 0.0) + value
+            counts[name] = counts.get(name, 0.0) + count
+    return {name: sums[name] / counts[name] for name in sorted(sums) if counts[name]}
+
+
+class MetricsLog:
+    """Append-only ``metrics.jsonl``: one JSON object per line, flushed as written (rank 0 only).
+
+    Training lines: ``{"step", "epoch", "loss", "lr", "samples_per_s", "elapsed_s"}``; evaluation
+    lines: ``{"step", "split": "eval", "eval_loss", "eval_<metric>", ...}``; the last line of a
+    finished run: ``{"step", "split": "final", ...}``.
+    """
+
+    def __init__(self, path: Path, enabled: bool = True) -> None:
+        self.path = Path(path)
+        self.enabled = enabled
+        self._handle = None
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines logged after ``step`` (a run resumed from that step's checkpoint logs them again)."""
+        if not self.enabled or not self.path.exists():
+            return
+        kept = [line for line in read_metrics(self.path) if line.get("step", 0) <= step]
+        temp = self.path.with_name(self.path.name + ".tmp")
+        temp.write_text("".join(json.dumps(line) + "\n" for line in kept), encoding="utf-8")
+        os.replace(temp, self.path)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        self._handle.write(json.dumps(_plain(record)) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl``; a torn last line (a crash mid-write) is skipped."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def _plain(record: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        out[key] = value
+    return out

@@ -1,0 +1,32 @@
+"""Mixed precision: autocast for the device type, and loss scaling for fp16."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from mmzoo.errors import ConfigError
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Precision:
+    """``autocast()`` for the forward pass and a ``GradScaler`` (enabled for fp16 only)."""
+
+    def __init__(self, mode: str, device: torch.device) -> None:
+        self.mode = mode
+        self.device_type = device.type
+        if mode == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("precision: bf16 is not supported by this GPU; use fp16 or fp32")
+        self.dtype = _DTYPES.get(mode)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=mode == "fp16")
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        if self.dtype is None:
+            yield
+        else:
+            with torch.autocast(self.device_type, dtype=self.dtype):
+                yield
