@@ -89,3 +89,53 @@ class HeadMetrics:
         if not totals:
             return {}
         return {k: float(v) for k, v in self.head.metrics_from_sums(totals).items()}
+
+
+def load_for_eval(source: str) -> tuple[torch.nn.Module, dict[str, Any] | None]:
+    """The model to evaluate from a run directory, a ``save_pretrained`` directory, a checkpoint
+    directory, a registry name (its published weights) or ``hf-hub:org/repo``; plus the run's config
+    (as a dict) when the source belongs to a run, so its evaluation data can be the default."""
+    from pathlib import Path
+
+    import mmzoo
+    from mmzoo.errors import ConfigError
+    from mmzoo.train import checkpoint as ckpt
+    from mmzoo.train.config import read_yaml
+    from mmzoo.train.rundir import CHECKPOINTS_DIR, CONFIG_FILE, MODEL_DIR
+
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        return mmzoo.create_model(source, pretrained=not _looks_like_file(source)), None
+    if (path / MODEL_DIR / "config.json").is_file():
+        run_config = read_yaml(path / CONFIG_FILE) if (path / CONFIG_FILE).is_file() else None
+        return mmzoo.create_model(str(path / MODEL_DIR)), run_config
+    if (path / "config.json").is_file():
+        parent_config = path.parent / CONFIG_FILE
+        return mmzoo.create_model(str(path)), read_yaml(parent_config) if parent_config.is_file() else None
+    checkpoint = (
+        path if ckpt.is_checkpoint(path) else ckpt.CheckpointManager(path / CHECKPOINTS_DIR, 1).latest()
+    )
+    if checkpoint is None:
+        raise ConfigError(
+            f"{source}: not a run directory (no model/ or checkpoints/), a model directory (no config.json) "
+            "or a checkpoint; give one of those, a registry name or hf-hub:org/repo"
+        )
+    return model_from_checkpoint(checkpoint)
+
+
+def model_from_checkpoint(path: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild a checkpoint's model from the config stored in it and load its weights."""
+    from mmzoo.train import checkpoint as ckpt
+    from mmzoo.train.config import validate_config
+    from mmzoo.train.trainer import build_model
+
+    state = ckpt.load_state(path)
+    config = validate_config(state["config"], source=f"{path}/trainer_state.pt")
+    config.model.pretrained = False  # the checkpoint holds every weight
+    model = build_model(config)
+    ckpt.load_model_weights(model, path)
+    return model, state["config"]
+
+
+def _looks_like_file(source: str) -> bool:
+    return source.endswith((".yaml", ".yml"))

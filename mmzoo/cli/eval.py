@@ -1,0 +1,123 @@
+"""``mmzoo eval RUN_DIR_OR_MODEL [--data DATASET] [--split test] [--param k=v ...] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "evaluate a trained model (run dir, model dir, checkpoint, registry name or hf-hub:) on a dataset"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "source",
+        metavar="RUN_DIR_OR_MODEL",
+        help="a run directory, a save_pretrained directory, a checkpoint, a registry name or hf-hub:org/repo",
+    )
+    parser.add_argument(
+        "--data", metavar="DATASET", help="registered dataset name (default: the run's evaluation data)"
+    )
+    parser.add_argument("--split", help="dataset split (default: the run's evaluation split, else 'test')")
+    parser.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset parameter (value read as YAML); repeatable",
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="examples per batch (default 64)")
+    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers (default 0)")
+    parser.add_argument("--max-examples", type=int, default=None, help="evaluate the first N examples only")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mmzoo.errors import ConfigError
+    from mmzoo.train.config import parse_override
+
+    for name in ("batch_size", "num_workers", "max_examples"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "num_workers" else 1):
+            raise ConfigError(f"--{name.replace('_', '-')}: expected a positive integer, got {value}")
+    params: dict = {}
+    for item in args.params:
+        keys, value = parse_override(item)
+        params[".".join(keys)] = value
+
+    from mmzoo.train.evaluate import evaluate, load_for_eval
+
+    model, run_config = load_for_eval(args.source)
+    split = _choose_split(args, run_config, params)
+    if split is None:
+        raise ConfigError(
+            "--data: required (a registered dataset name; see `mmzoo list --kind dataset`), "
+            "since the source has no run config with evaluation data"
+        )
+
+    from mmzoo.train.data import build_dataset, eval_loader
+    from mmzoo.train.distributed import setup_distributed
+    from mmzoo.train.precision import Precision
+
+    ctx = setup_distributed("auto")
+    try:
+        dataset = build_dataset(split, "--data")
+        loader = eval_loader(
+            dataset,
+            model.collator,
+            batch_size=args.batch_size,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            seed=0,
+            num_workers=args.num_workers,
+            prefetch_factor=None,
+            persistent_workers=False,
+            pin_memory=ctx.device.type == "cuda",
+        )
+        model.to(ctx.device)
+        metrics = evaluate(model, loader, ctx, precision=Precision(args.precision, ctx.device))
+    finally:
+        ctx.close()
+    if ctx.rank != 0:
+        return 0
+    count = int(metrics.pop("num_examples"))
+    report = {
+        "model": args.source,
+        "dataset": split.dataset,
+        "split": split.split,
+        "params": split.params,
+        "num_examples": count,
+        "metrics": metrics,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"model    {args.source}")
+        print(f"data     {split.dataset}, split {split.split} ({count} examples)")
+        width = max(len(k) for k in metrics) if metrics else 6
+        for name, value in metrics.items():
+            print(f"{name:<{width}}  {value:.4f}")
+    return 0
+
+
+def _choose_split(args: argparse.Namespace, run_config: dict | None, params: dict):
+    from mmzoo.train.config import SplitConfig
+
+    run_eval = None
+    if isinstance(run_config, dict):
+        data = run_config.get("data") or {}
+        run_eval = data.get("eval") if isinstance(data, dict) else None
+    if args.data is None and isinstance(run_eval, dict) and run_eval.get("dataset"):
+        merged = {**(run_eval.get("params") or {}), **params}
+        return SplitConfig(
+            run_eval["dataset"],
+            args.split or run_eval.get("split") or "test",
+            merged,
+            args.max_examples or run_eval.get("max_examples"),
+        )
+    if args.data is None:
+        return None
+    if isinstance(run_eval, dict) and run_eval.get("dataset") == args.data:
+        params = {**(run_eval.get("params") or {}), **params}  # same dataset: keep the run's settings
+    return SplitConfig(args.data, args.split or "test", params, args.max_examples)
