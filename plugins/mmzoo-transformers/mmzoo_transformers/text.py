@@ -101,6 +101,10 @@ class HFTextEncoder(nn.Module):
             raise BuildError(
                 f"encoder '{name}': pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}"
             )
+        if getattr(backbone, "pooler", None) is not None:
+            # The model's own pooler is never used here: drop it, so that every parameter gets a
+            # gradient (DDP requires it) and saved models do not carry dead weights.
+            backbone.pooler = None
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.name = name
