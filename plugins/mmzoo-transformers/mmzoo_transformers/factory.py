@@ -71,6 +71,7 @@ def build_hf_encoder(
     normalize: bool = False,
     max_seconds: float | None = None,
     freeze: bool = False,
+    layerdrop: float = 0.0,
 ) -> HFTextEncoder | HFAudioEncoder:
     """Build ``hf/<model>`` (the family factory this plugin registers).
 
@@ -88,6 +89,9 @@ def build_hf_encoder(
     :param normalize: L2-normalise the pooled vector.
     :param max_seconds: audio: truncate longer clips.
     :param freeze: keep the backbone's weights fixed.
+    :param layerdrop: probability of skipping a whole layer in training, for models that have it
+        (wav2vec2, HuBERT...). Off by default: a skipped layer gets no gradient, which DDP rejects
+        unless it searches for unused parameters.
     """
     name = f"hf/{model}"
     if config is not None and not isinstance(config, dict):
@@ -101,6 +105,7 @@ def build_hf_encoder(
     else:
         source = resolve_source(model, revision)
         cfg = config_from_source(source, config, name)
+    _set_layerdrop(cfg, layerdrop, name)
     kind = detect_modality(cfg, modality, name)
     resolved = {"revision": source.revision} if source is not None and source.revision else {}
     random_init = source is None or bool(config) or not pretrained
@@ -173,6 +178,14 @@ def _text_encoder(
         freeze=freeze,
         resolved_params=resolved,
     )
+
+
+def _set_layerdrop(cfg: Any, layerdrop: float, name: str) -> None:
+    if isinstance(layerdrop, bool) or not isinstance(layerdrop, (int, float)) or not 0.0 <= layerdrop < 1.0:
+        raise SpecError(f"{name}.layerdrop: expected a probability in [0, 1), got {layerdrop!r}")
+    for attr in ("layerdrop", "encoder_layerdrop"):
+        if hasattr(cfg, attr):
+            setattr(cfg, attr, float(layerdrop))
 
 
 def _feature_extractor(cfg: Any, source: Source | None, name: str):
