@@ -76,7 +76,7 @@ def parse_hub_id(name: str) -> tuple[str, str | None]:
 def check_repo_id(repo_id: str, what: str = "repo id") -> str:
     if not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or ".." in repo_id:
         raise SpecError(f"{what}: expected a Hub repo id like 'org/name' (letters, digits, '.', '_', '-'), "
-                        f"got {repo_id!r}")  # fmt: skip
+                        f"got {repo_id!r}")
     return repo_id
 
 
@@ -91,7 +91,7 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 
 def translate_error(exc: BaseException, repo_id: str, revision: str | None, filename: str | None = None,
-                    *, settings: HubSettings, writing: bool = False, has_token: bool = True) -> MmzooError:  # fmt: skip
+                    *, settings: HubSettings, writing: bool = False, has_token: bool = True) -> MmzooError:
     """Turn a ``huggingface_hub`` exception into a :class:`HubError` that says what and what to do."""
     from huggingface_hub import errors as hf
 
@@ -100,35 +100,35 @@ def translate_error(exc: BaseException, repo_id: str, revision: str | None, file
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if isinstance(exc, hf.RevisionNotFoundError):
         return HubError(f"revision '{revision}' does not exist in Hub repo {repo_id} ({endpoint}); use a branch, "
-                        f"tag or full commit sha of that repo, or leave the revision out for 'main'")  # fmt: skip
+                        f"tag or full commit sha of that repo, or leave the revision out for 'main'")
     if isinstance(exc, hf.RemoteEntryNotFoundError):
         return HubError(f"Hub repo {_where(repo_id, revision)} has no file '{filename}' ({endpoint}); "
-                        f"an mmzoo model repo holds {CONFIG_NAME} and {WEIGHTS_NAME}")  # fmt: skip
+                        f"an mmzoo model repo holds {CONFIG_NAME} and {WEIGHTS_NAME}")
     if isinstance(exc, hf.RepositoryNotFoundError) and not (writing and status in (401, 403)):
         return HubError(f"Hub repo {repo_id} was not found at {endpoint}; check the name, and for a private "
-                        f"repo set HF_TOKEN (or `hf auth login`) to a token that can read it")  # fmt: skip
+                        f"repo set HF_TOKEN (or `hf auth login`) to a token that can read it")
     if isinstance(exc, (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled)) or _is_connection_error(exc):
         if settings.offline:
             return HubError(f"HF_HUB_OFFLINE is set and {where} is not in the Hub cache ({settings.cache_dir}); "
-                            f"download it once online, or unset HF_HUB_OFFLINE")  # fmt: skip
+                            f"download it once online, or unset HF_HUB_OFFLINE")
         return HubError(f"cannot reach the Hub at {endpoint} and {where} is not in the Hub cache "
-                        f"({settings.cache_dir}); check the network and HF_ENDPOINT")  # fmt: skip
+                        f"({settings.cache_dir}); check the network and HF_ENDPOINT")
     if status == 401 and writing and not has_token:
         return HubError(f"pushing to {repo_id} needs a Hub token with write access ({endpoint} answered 401); "
-                        f"pass --token (token=) or set HF_TOKEN, or log in with `hf auth login`")  # fmt: skip
+                        f"pass --token (token=) or set HF_TOKEN, or log in with `hf auth login`")
     if status == 401:
         return HubError(f"the Hub at {endpoint} refused the token for {repo_id} (401): it is not valid or has "
-                        f"expired; set HF_TOKEN (or --token) to a valid token")  # fmt: skip
+                        f"expired; set HF_TOKEN (or --token) to a valid token")
     if status == 403:
         return HubError(f"the Hub at {endpoint} refused access to {repo_id} (403): the token has no "
-                        f"{'write' if writing else 'read'} permission there; use a token that does")  # fmt: skip
+                        f"{'write' if writing else 'read'} permission there; use a token that does")
     kind = f"HTTP {status}" if status else type(exc).__name__
     return HubError(f"the Hub at {endpoint} failed on {where} ({kind}); try again later")
 
 
 @contextmanager
 def _hub_errors(repo_id: str, revision: str | None, filename: str | None, settings: HubSettings,
-                *, writing: bool = False, has_token: bool = True):  # fmt: skip
+                *, writing: bool = False, has_token: bool = True):
     from huggingface_hub import errors as hf
 
     try:
@@ -139,7 +139,7 @@ def _hub_errors(repo_id: str, revision: str | None, filename: str | None, settin
         hub_error = (hf.HfHubHTTPError, hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled)
         if isinstance(exc, hub_error) or _is_connection_error(exc):
             raise translate_error(exc, repo_id, revision, filename, settings=settings, writing=writing,
-                                  has_token=has_token) from None  # fmt: skip
+                                  has_token=has_token) from None
         raise
 
 
@@ -150,7 +150,7 @@ def _download(repo_id: str, filename: str, revision: str | None, settings: HubSe
     with _hub_errors(repo_id, revision, filename, settings):
         return Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=settings.endpoint,
                                     cache_dir=settings.cache_dir, local_files_only=settings.offline,
-                                    library_name="mmzoo"))  # fmt: skip
+                                    library_name="mmzoo"))
 
 
 def sha256_of(path: str | Path) -> str:
@@ -181,7 +181,7 @@ def verify_download(path: Path, where: str, expected_sha256: str | None = None) 
             _discard_cached(path)
             raise WeightsError(f"{where}: sha256 {actual} does not match {by} ({expected}); the file was "
                                f"refused and removed from the cache. If the repo was changed on purpose, update "
-                               f"the sha256; otherwise download again")  # fmt: skip
+                               f"the sha256; otherwise download again")
     return actual
 
 
@@ -204,7 +204,7 @@ def check_safetensors(path: Path, where: str) -> None:
                 problem = "its header is not valid safetensors JSON"
     if problem:
         raise WeightsError(f"{where}: {path.name} is not a valid safetensors file ({problem}); it is truncated "
-                           f"or corrupted — publish or download it again")  # fmt: skip
+                           f"or corrupted — publish or download it again")
 
 
 def read_model_config(path: Path, source: str) -> dict:
@@ -215,7 +215,7 @@ def read_model_config(path: Path, source: str) -> dict:
         raise HubError(f"{source}: {CONFIG_NAME} is not valid JSON ({exc})") from None
     if not isinstance(config, dict) or config.get("format") != "mmzoo" or not isinstance(config.get("spec"), dict):
         raise HubError(f"{source}: {CONFIG_NAME} is not an mmzoo config (it needs \"format\": \"mmzoo\" and a "
-                       f"\"spec\"); it is not a model published with mmzoo")  # fmt: skip
+                       f"\"spec\"); it is not a model published with mmzoo")
     return config
 
 
@@ -239,7 +239,7 @@ def check_parts_installed(config: dict, source: str) -> None:
             advice = _requirement_advice(requires, registry)
             if advice:
                 raise MissingPluginError(f"{source}: {kind} '{name}' (spec.{at}) is provided by no installed "
-                                         f"plugin. {advice}") from None  # fmt: skip
+                                         f"plugin. {advice}") from None
             raise
 
 
@@ -292,7 +292,7 @@ def download_model_dir(repo_id: str, revision: str | None = None, *, allow_pickl
         if not allow_pickle:
             raise WeightsError(f"{source} has only pickle weights ({', '.join(pickles)}), which can run code "
                                f"when loaded; mmzoo loads {WEIGHTS_NAME}. Pass allow_pickle=True if you trust "
-                               f"the publisher") from None  # fmt: skip
+                               f"the publisher") from None
         _download(repo_id, pickles[0], commit, settings)
         return config_path.parent
     verify_download(weights, f"{source} {WEIGHTS_NAME}")
@@ -321,7 +321,7 @@ def download_registry_weights(weights: dict, *, allow_pickle: bool = False) -> P
     source = f"{HUB_PREFIX}{_where(repo_id, revision)} {filename}"
     if filename.endswith(PICKLE_SUFFIXES) and not allow_pickle:
         raise WeightsError(f"{source} is a pickle checkpoint, which can run code when loaded; mmzoo loads "
-                           f"safetensors. Pass allow_pickle=True if you trust the publisher")  # fmt: skip
+                           f"safetensors. Pass allow_pickle=True if you trust the publisher")
     path = _download(repo_id, filename, revision, hub_settings())
     verify_download(path, source, expected.lower() if isinstance(expected, str) else None)
     if not filename.endswith(PICKLE_SUFFIXES):
@@ -370,7 +370,7 @@ def resolve_push_source(path: str | Path) -> tuple[Path, Path | None]:
         model_dir, run_dir = path / "model", path
     else:
         raise HubError(f"push: {path} is not a model: it has no {CONFIG_NAME} (nor model/{CONFIG_NAME}); give a "
-                       f"training run directory or a directory written by model.save_pretrained()")  # fmt: skip
+                       f"training run directory or a directory written by model.save_pretrained()")
     read_model_config(model_dir / CONFIG_NAME, str(model_dir))
     weights = model_dir / WEIGHTS_NAME
     if not weights.is_file():
@@ -383,7 +383,7 @@ def resolve_push_source(path: str | Path) -> tuple[Path, Path | None]:
 
 def push_to_hub(model_or_dir: Any, repo_id: str, *, private: bool = False, branch: str | None = None,
                 message: str | None = None, token: str | None = None, run_dir: str | Path | None = None,
-                license: str | None = None) -> PushResult:  # fmt: skip
+                license: str | None = None) -> PushResult:
     """Publish a model (a MultimodalModel, a save_pretrained directory or a run directory) to ``repo_id``.
 
     Uploads ``config.json``, ``model.safetensors``, a ``README.md`` model card and, when the run has it,
@@ -422,17 +422,17 @@ def push_to_hub(model_or_dir: Any, repo_id: str, *, private: bool = False, branc
         name = config.get("name") or repo_id.split("/")[-1]
         summary = message or f"Upload {name} with mmzoo {config.get('mmzoo_version', '')}".rstrip()
         commit = _upload(staging, repo_id, private=private, branch=branch, message=summary, token=token,
-                         settings=settings)  # fmt: skip
+                         settings=settings)
         files = sorted(p.name for p in staging.iterdir())
     entry = {"description": f"{name}, published at {repo_id}", **config["spec"],
-             "weights": {"repo": repo_id, "revision": commit.oid, "file": WEIGHTS_NAME, "sha256": digest}}  # fmt: skip
+             "weights": {"repo": repo_id, "revision": commit.oid, "file": WEIGHTS_NAME, "sha256": digest}}
     return PushResult(repo_id=repo_id, revision=commit.oid, branch=branch or "main",
                       url=f"{settings.endpoint}/{repo_id}", commit_url=commit.commit_url, sha256=digest,
-                      files=files, name=name, registry_entry=entry)  # fmt: skip
+                      files=files, name=name, registry_entry=entry)
 
 
 def _upload(staging: Path, repo_id: str, *, private: bool, branch: str | None, message: str, token: str | None,
-            settings: HubSettings):  # fmt: skip
+            settings: HubSettings):
     from huggingface_hub import HfApi, get_token
 
     api = HfApi(endpoint=settings.endpoint, token=token, library_name="mmzoo")

@@ -126,7 +126,7 @@ def card_metadata(config: dict, run: RunSummary, *, repo_id: str, license: str |
             EvalResult(task_type=spec["head"]["type"], dataset_type=dataset, dataset_name=dataset,
                        dataset_split=run.eval_split, metric_type=metric, metric_name=metric, metric_value=value)
             for metric, value in run.metrics.items()
-        ]  # fmt: skip
+        ]
     data = ModelCardData(
         library_name="mmzoo",
         license=license or "unknown",
@@ -141,7 +141,7 @@ def card_metadata(config: dict, run: RunSummary, *, repo_id: str, license: str |
 
 
 def build_model_card(config: dict, *, repo_id: str, run: RunSummary | None = None,
-                     license: str | None = None) -> str:  # fmt: skip
+                     license: str | None = None) -> str:
     """The full ``README.md`` for ``config`` (a save_pretrained config.json) published at ``repo_id``."""
     run = run or RunSummary()
     meta = card_metadata(config, run, repo_id=repo_id, license=license)
@@ -197,7 +197,7 @@ def build_model_card(config: dict, *, repo_id: str, run: RunSummary | None = Non
         where = f" ({', '.join(run.datasets)}" + (f", split `{run.eval_split}`" if run.eval_split else "") + ")"
         lines += ["", "## Evaluation", "", f"Final evaluation{where if run.datasets else ''}"
                   + (f" at step {run.metrics_step}" if run.metrics_step is not None else "") + ":",
-                  "", "| metric | value |", "| --- | --- |"]  # fmt: skip
+                  "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {metric} | {value:.4g} |" for metric, value in run.metrics.items()]
     if run.curves is not None:
         lines += ["", "## Training curves", "", f"![training curves]({CURVES_FILE})"]

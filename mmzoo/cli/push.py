@@ -18,19 +18,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", metavar="T",
                         help="Hub token with write access (default: HF_TOKEN or the stored login)")
     parser.add_argument("--license", metavar="ID", help="license id for the model card (e.g. apache-2.0)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from mmzoo.hub import push_to_hub
 
     result = push_to_hub(args.source, args.repo_id, private=args.private, branch=args.branch,
-                         message=args.message, token=args.token, license=args.license)  # fmt: skip
+                         message=args.message, token=args.token, license=args.license)
     if args.json:
         print(json.dumps({"repo_id": result.repo_id, "revision": result.revision, "branch": result.branch,
                           "url": result.url, "commit_url": result.commit_url, "files": result.files,
                           "sha256": result.sha256, "registry_entry": {result.name: result.registry_entry}},
-                         indent=2))  # fmt: skip
+                         indent=2))
         return 0
     print(f"pushed {', '.join(result.files)} to {result.url} ({result.branch})")
     print(f"revision: {result.revision}")

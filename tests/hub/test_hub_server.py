@@ -127,7 +127,7 @@ def test_commit_to_branch_delete_and_parent_check(hub: HubServer):
         api.create_commit(
             "org/ops", [CommitOperationAdd("y.txt", b"y")], commit_message="late", revision="dev",
             parent_commit=hub.repo("org/ops").branches["main"],
-        )  # fmt: skip
+        )
     assert exc.value.response.status_code == 412
     api.create_commit(
         "org/ops", [CommitOperationDelete("x.txt")], commit_message="rm", revision="dev", parent_commit=dev
@@ -261,7 +261,7 @@ def test_readme_metadata_is_validated(hub: HubServer):
     api = HfApi()
     api.create_repo("org/card")
     api.upload_file(path_or_fileobj=b"---\nlibrary_name: mmzoo\ntags: [x]\n---\n# ok\n", path_in_repo="README.md",
-                    repo_id="org/card")  # fmt: skip
+                    repo_id="org/card")
     info = api.model_info("org/card")
     assert info.library_name == "mmzoo" and "x" in info.tags
     for bad in (b"---\ntags: [unclosed\n---\n", b"---\nlibrary_name: [1, 2]\n---\n"):

@@ -36,7 +36,7 @@ def upload(repo_id: str, files: dict[str, bytes]) -> str:
 
 def mmzoo_config(**changes) -> bytes:
     config = {"format": "mmzoo", "mmzoo_version": mmzoo.__version__, "name": None, "spec": SPEC,
-              "requires": {"mmzoo": mmzoo.__version__}}  # fmt: skip
+              "requires": {"mmzoo": mmzoo.__version__}}
     config.update(changes)
     return json.dumps(config).encode()
 
@@ -45,7 +45,7 @@ def mmzoo_config(**changes) -> bytes:
     ("name", "expected"),
     [("hf-hub:org/repo", ("org/repo", None)), ("hf-hub:org/repo@v1.0", ("org/repo", "v1.0")),
      ("org/m.x-1@" + "a" * 40, ("org/m.x-1", "a" * 40))],
-)  # fmt: skip
+)
 def test_parse_hub_id(name, expected):
     assert parse_hub_id(name) == expected
 
@@ -217,7 +217,7 @@ def test_nothing_from_the_hub_is_executed(hub: HubServer, tmp_path: Path):
         "config.json": mmzoo_config(spec=spec),
         "model.safetensors": b"\x00" * 64,
         "modeling.py": payload, "__init__.py": payload, "mmzoo_plugin.py": payload,
-    })  # fmt: skip
+    })
     with pytest.raises(MissingPluginError, match="no installed distribution is called 'os'"):
         mmzoo.create_model("hf-hub:org/evil")
     assert not marker.exists()

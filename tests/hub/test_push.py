@@ -67,7 +67,7 @@ def make_run_dir(root: Path, model) -> Path:
     figure.savefig(root / "curves.png")
     plt.close(figure)
     config = {"model": {"encoders": {}}, "data": {"train": {"dataset": "toy-pairs", "split": "train"},
-                                                  "eval": {"dataset": "toy-pairs", "split": "test"}}}  # fmt: skip
+                                                  "eval": {"dataset": "toy-pairs", "split": "test"}}}
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     return root
 
@@ -75,7 +75,7 @@ def make_run_dir(root: Path, model) -> Path:
 def test_cli_push_of_a_run_dir_writes_card_curves_and_registry_entry(hub: HubServer, fresh_python, tmp_path):
     run_dir = make_run_dir(tmp_path / "run", train_steps(tiny_model()))
     proc = fresh_python("-m", "mmzoo", "push", str(run_dir), "org/card", "--license", "apache-2.0",
-                        "-m", "first release", env=hub.env)  # fmt: skip
+                        "-m", "first release", env=hub.env)
     main = hub.repo("org/card").branches["main"]
     assert f"revision: {main}" in proc.stdout
     entry_text = proc.stdout.split("(under models:):\n", 1)[1]
@@ -86,7 +86,7 @@ def test_cli_push_of_a_run_dir_writes_card_curves_and_registry_entry(hub: HubSer
 
     api = HfApi()
     assert api.list_repo_files("org/card") == [".gitattributes", "README.md", "config.json", "curves.png",
-                                               "model.safetensors"]  # fmt: skip
+                                               "model.safetensors"]
     info = api.model_info("org/card")
     card = info.card_data
     assert card.library_name == "mmzoo" and card.license == "apache-2.0"
