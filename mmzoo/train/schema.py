@@ -180,7 +180,7 @@ class ListOf(Validator):
     @property
     def expected(self) -> str:  # type: ignore[override]
         size = f"{self.length} " if self.length else ""
-        return f"a list of {size}{self.item.expected}"
+        return f"a list of {size}{plural(self.item)}"
 
     def check(self, value: Any, path: str, problems: list[str]) -> Any:
         if not isinstance(value, list | tuple) or (self.length is not None and len(value) != self.length):
@@ -266,6 +266,16 @@ class Section(Validator):
         if len(problems) > before:
             return INVALID
         return self.build(result, path, problems) if self.build else result
+
+
+def plural(validator: Validator) -> str:
+    """How a list's items are described: "strings", "floats in [0, 1]"."""
+    text = validator.expected
+    for singular, many in (("a non-empty string", "non-empty strings"), ("a string", "strings"),
+                           ("float", "floats"), ("int", "ints")):
+        if text.startswith(singular):
+            return many + text[len(singular):]
+    return text
 
 
 def _bounded(kind: str, minimum: float | None, maximum: float | None) -> str:

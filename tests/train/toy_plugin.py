@@ -1,0 +1,61 @@
+"""A real plugin distribution (entry point + hook) that registers small synthetic datasets for the
+trainer tests. Its sources are written into a temporary site directory by the fixtures."""
+
+HOOKS = """
+import mmzoo
+
+
+@mmzoo.hookimpl
+def mmzoo_register_components(registry):
+    registry.add_dataset("toy-blobs", "mmzoo_train_toys_data:ToyBlobs",
+                         description="synthetic vector + 8x8 image classification (trainer tests)")
+    registry.add_dataset("toy-pairs", "mmzoo_train_toys_data:ToyPairs",
+                         description="synthetic vector pairs for contrastive training (trainer tests)")
+"""
+
+DATA = '''
+import time
+
+import numpy as np
+
+
+class ToyBlobs:
+    """``size`` examples: {"vec": float32[dim], "img": float32[8, 8], "target": class}; the class
+    moves the mean of both inputs, noise hides it partly. Deterministic per (seed, split)."""
+
+    def __init__(self, split="train", size=64, dim=8, classes=3, noise=1.0, seed=0, blowup_index=None,
+                 delay=0.0):
+        if split not in ("train", "test"):
+            raise ValueError(f"unknown split {split!r}; expected 'train' or 'test'")
+        rng = np.random.default_rng([seed, 0 if split == "train" else 1])
+        self.targets = rng.integers(0, classes, size=size)
+        centers = np.random.default_rng(seed + 1000).normal(size=(classes, dim)).astype(np.float32)
+        self.vecs = (centers[self.targets] + noise * rng.normal(size=(size, dim))).astype(np.float32)
+        pattern = np.random.default_rng(seed + 2000).normal(size=(classes, 8, 8)).astype(np.float32)
+        self.imgs = np.clip(0.5 + 0.2 * pattern[self.targets] + 0.2 * noise * rng.normal(size=(size, 8, 8)),
+                            0, 1).astype(np.float32)
+        if blowup_index is not None:  # finite, but overflows to inf inside the first layer
+            self.vecs[blowup_index] = 3e38
+        self.delay = delay
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, index):
+        if self.delay:
+            time.sleep(self.delay)
+        return {"vec": self.vecs[index], "img": self.imgs[index], "target": int(self.targets[index])}
+
+
+class ToyPairs(ToyBlobs):
+    """Pairs of views of the same point: {"a": vec, "b": a noisy linear map of it} (no target)."""
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        other = np.roll(item["vec"], 1) + 0.1
+        return {"a": item["vec"], "b": other.astype(np.float32)}
+'''
+
+MODULES = {"mmzoo_train_toys": HOOKS, "mmzoo_train_toys_data": DATA}
+ENTRY_POINTS = {"toys": "mmzoo_train_toys"}
+DIST = "mmzoo-train-toys"
