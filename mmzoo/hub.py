@@ -144,10 +144,13 @@ def _hub_errors(repo_id: str, revision: str | None, filename: str | None, settin
 
 
 # ----- download --------------------------------------------------------------------------------
-def _download(repo_id: str, filename: str, revision: str | None, settings: HubSettings) -> Path:
+def _download(repo_id: str, filename: str, revision: str | None, settings: HubSettings,
+              asked_revision: str | None = None) -> Path:
+    """``hf_hub_download`` with the settings of the moment; errors name ``asked_revision`` (what the user
+    wrote) when ``revision`` is the commit it was resolved to."""
     from huggingface_hub import hf_hub_download
 
-    with _hub_errors(repo_id, revision, filename, settings):
+    with _hub_errors(repo_id, asked_revision or revision, filename, settings):
         return Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=settings.endpoint,
                                     cache_dir=settings.cache_dir, local_files_only=settings.offline,
                                     library_name="mmzoo"))
@@ -282,7 +285,7 @@ def download_model_dir(repo_id: str, revision: str | None = None, *, allow_pickl
     config = read_model_config(config_path, source)
     check_parts_installed(config, source)
     try:
-        weights = _download(repo_id, WEIGHTS_NAME, commit, settings)
+        weights = _download(repo_id, WEIGHTS_NAME, commit, settings, revision or "main")
     except HubError:
         if settings.offline:
             raise
@@ -293,7 +296,7 @@ def download_model_dir(repo_id: str, revision: str | None = None, *, allow_pickl
             raise WeightsError(f"{source} has only pickle weights ({', '.join(pickles)}), which can run code "
                                f"when loaded; mmzoo loads {WEIGHTS_NAME}. Pass allow_pickle=True if you trust "
                                f"the publisher") from None
-        _download(repo_id, pickles[0], commit, settings)
+        _download(repo_id, pickles[0], commit, settings, revision or "main")
         return config_path.parent
     verify_download(weights, f"{source} {WEIGHTS_NAME}")
     check_safetensors(weights, source)

@@ -257,3 +257,31 @@ def test_published_classifier_with_new_num_classes_rebuilds_only_the_head(hub: H
         if not name.startswith("head."):
             assert torch.equal(changed.state_dict()[name], tensor), name
     assert predict(changed).shape == (4, 5)
+
+
+def test_every_load_refusal_is_one_line_naming_the_source(hub: HubServer, monkeypatch: pytest.MonkeyPatch):
+    """The CLI prints ``error: <message>``: each message must be a single line that names what failed."""
+    _, pushed = publish("org/good")
+    upload("org/cut", {"config.json": mmzoo_config(), "model.safetensors": b"\x05" * 40})
+    upload("org/pkl", {"config.json": mmzoo_config(), "model.pt": b"\x80\x04not really"})
+    upload("org/odd", {"config.json": mmzoo_config(spec={**SPEC, "head": {"type": "x-head"}},
+                                                   requires={"mmzoo-x": "2.0"})})
+    wrong_sha = {"repo": "org/good", "revision": pushed.revision, "sha256": "f" * 64}
+    cases = [
+        ("org/absent", lambda: mmzoo.create_model("hf-hub:org/absent")),
+        ("revision 'nope'", lambda: mmzoo.create_model("hf-hub:org/good@nope")),
+        ("'absent.safetensors'", lambda: download_registry_weights({"repo": "org/good", "file": "absent.safetensors"})),
+        ("hf-hub:org/cut", lambda: mmzoo.create_model("hf-hub:org/cut")),
+        (f"hf-hub:org/good@{pushed.revision}", lambda: download_registry_weights(wrong_sha)),
+        ("hf-hub:org/odd", lambda: mmzoo.create_model("hf-hub:org/odd")),
+        ("hf-hub:org/pkl", lambda: mmzoo.create_model("hf-hub:org/pkl")),
+    ]
+    for needle, call in cases:
+        with pytest.raises(mmzoo.MmzooError) as exc:
+            call()
+        message = str(exc.value)
+        assert "\n" not in message and needle in message, message
+    set_offline(monkeypatch)
+    with pytest.raises(HubError) as exc:
+        mmzoo.create_model("hf-hub:org/uncached")
+    assert "\n" not in str(exc.value) and "org/uncached" in str(exc.value)
