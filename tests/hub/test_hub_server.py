@@ -267,3 +267,22 @@ def test_readme_metadata_is_validated(hub: HubServer):
     for bad in (b"---\ntags: [unclosed\n---\n", b"---\nlibrary_name: [1, 2]\n---\n"):
         with pytest.raises(ValueError, match="Invalid metadata"):
             api.upload_file(path_or_fileobj=bad, path_in_repo="README.md", repo_id="org/card")
+
+
+def test_dataset_repos_live_beside_model_repos(hub: HubServer):
+    api = HfApi()
+    assert api.create_repo("org/same-name", repo_type="dataset") == f"{hub.url}/datasets/org/same-name"
+    api.create_repo("org/same-name")
+    api.upload_file(path_or_fileobj=b"a,b\n1,2\n", path_in_repo="data/train.csv", repo_id="org/same-name",
+                    repo_type="dataset")
+    api.upload_file(path_or_fileobj=b"\x00" * 64, path_in_repo="rows.parquet", repo_id="org/same-name",
+                    repo_type="dataset")
+    assert api.list_repo_files("org/same-name") == [".gitattributes"]
+    assert api.list_repo_files("org/same-name", repo_type="dataset") == [".gitattributes", "data/train.csv",
+                                                                         "rows.parquet"]
+    info = api.dataset_info("org/same-name", files_metadata=True)
+    assert {s.rfilename: bool(s.lfs) for s in info.siblings}["rows.parquet"] is True
+    path = hf_hub_download("org/same-name", "data/train.csv", repo_type="dataset")
+    assert Path(path).read_bytes() == b"a,b\n1,2\n"
+    snapshot = Path(snapshot_download("org/same-name", repo_type="dataset"))
+    assert (snapshot / "rows.parquet").read_bytes() == b"\x00" * 64

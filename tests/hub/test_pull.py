@@ -285,3 +285,19 @@ def test_every_load_refusal_is_one_line_naming_the_source(hub: HubServer, monkey
     with pytest.raises(HubError) as exc:
         mmzoo.create_model("hf-hub:org/uncached")
     assert "\n" not in str(exc.value) and "org/uncached" in str(exc.value)
+
+
+def test_environment_is_read_at_call_time(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    model, _ = publish("org/env")
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "other-home"))
+    directory = download_model_dir("org/env")
+    assert directory.is_relative_to(tmp_path / "other-home" / "hub" / "models--org--env")
+    with HubServer(tokens={TOKEN: "tester"}) as second:
+        monkeypatch.setenv("HF_ENDPOINT", second.url)
+        other = train_steps(tiny_model(seed=7))
+        push_to_hub(other, "org/env")  # same name, another Hub
+        assert torch.equal(predict(mmzoo.create_model("hf-hub:org/env")), predict(other))
+        assert any(r.method == "POST" for r in second.requests)
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    assert torch.equal(predict(mmzoo.create_model("hf-hub:org/env")), predict(model))
