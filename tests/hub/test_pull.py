@@ -69,13 +69,16 @@ def test_hf_hub_model_loads_bit_identical_and_is_verified(hub: HubServer):
 def test_registry_weights_through_create_model_pretrained(hub: HubServer, install_plugin):
     model, pushed = publish("org/zoo-tiny")
     root = install_plugin("mmzoo-hubzoo", {"fixture_hubzoo": HUBZOO_PLUGIN}, {"hubzoo": "fixture_hubzoo"})
-    (root / "hubzoo.yaml").write_text("models:\n" + _indent(pushed.registry_yaml), encoding="utf-8")
-    assert pushed.name in mmzoo.list_models(pretrained=True)
+    tampered = pushed.registry_yaml.replace(pushed.sha256, "ab" * 32).replace(f"{pushed.name}:", "tampered:", 1)
+    (root / "hubzoo.yaml").write_text("models:\n" + _indent(pushed.registry_yaml) + _indent(tampered))
+    assert {pushed.name, "tampered"} <= set(mmzoo.list_models(pretrained=True))
     loaded = mmzoo.create_model(pushed.name, pretrained=True)
     assert torch.equal(predict(loaded), predict(model))
     assert [p.status for p in loaded.load_report.parts] == ["loaded"] * 4
     fresh = mmzoo.create_model(pushed.name)  # without pretrained: the same composition, its own init
     assert not torch.equal(predict(fresh), predict(model))
+    with pytest.raises(WeightsError, match="does not match the registry entry"):
+        mmzoo.create_model("tampered", pretrained=True)
 
 
 HUBZOO_PLUGIN = """
