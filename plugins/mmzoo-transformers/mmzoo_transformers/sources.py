@@ -98,7 +98,10 @@ def resolve_source(model_id: str, revision: str | None = None) -> Source:
 
     at = f" at revision '{revision}'" if revision else ""
     try:
-        path = snapshot_download(model_id, revision=revision, local_files_only=True)
+        # The same patterns as when fetching: the cache checks the snapshot holds every file they match.
+        path = snapshot_download(
+            model_id, revision=revision, local_files_only=True, allow_patterns=ALLOW_PATTERNS
+        )
         return Source(model_id, Path(path), _commit_of(Path(path)))
     except LocalEntryNotFoundError:
         pass
