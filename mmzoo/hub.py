@@ -101,7 +101,8 @@ def translate_error(exc: BaseException, repo_id: str, revision: str | None, file
     if isinstance(exc, hf.RevisionNotFoundError):
         return HubError(f"revision '{revision}' does not exist in Hub repo {repo_id} ({endpoint}); use a branch, "
                         f"tag or full commit sha of that repo, or leave the revision out for 'main'")
-    if isinstance(exc, hf.RemoteEntryNotFoundError):
+    remote_missing = getattr(hf, "RemoteEntryNotFoundError", hf.EntryNotFoundError)  # its name before 1.0
+    if isinstance(exc, remote_missing) and not isinstance(exc, hf.LocalEntryNotFoundError):
         return HubError(f"Hub repo {_where(repo_id, revision)} has no file '{filename}' ({endpoint}); "
                         f"an mmzoo model repo holds {CONFIG_NAME} and {WEIGHTS_NAME}")
     if isinstance(exc, hf.RepositoryNotFoundError) and not (writing and status in (401, 403)):
