@@ -1,0 +1,134 @@
+"""Multi-process training through `mmzoo train --nproc 2` (torch's elastic launcher, gloo on CPU)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from mmzoo.train import checkpoint as ckpt
+from mmzoo.train.metrics import read_metrics
+from tests.train.helpers import (
+    TINY_SPEC,
+    load_tensors,
+    max_abs_diff,
+    popen_cli,
+    run_cli,
+    toy_config,
+    write_yaml,
+)
+
+pytestmark = pytest.mark.distributed
+
+
+def train_cli(tmp_path, site, name, nproc, *extra, **changes):
+    config = write_yaml(tmp_path / f"{name}.yaml", toy_config(tmp_path / name, **changes))
+    args = ["train", str(config), *extra] + (["--nproc", str(nproc)] if nproc > 1 else [])
+    return run_cli(args, site, tmp_path)
+
+
+def weights(tmp_path, name):
+    return load_tensors(tmp_path / name / "model" / "model.safetensors")
+
+
+def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(toy_site, tmp_path):
+    """Per-rank batch 4 on 2 ranks vs batch 8 on one: DistributedSampler gives rank r the r-th of every
+    pair of the epoch's permutation, so each global batch holds the same examples; DDP averages the
+    two ranks' mean gradients, which is the mean over the 8. The CNN's token projection gets no
+    gradient (concat uses pooled features), so DDP must also detect the unused parameters."""
+    common = {"optim__steps": 7, "data__train": {"dataset": "toy-blobs", "params": {"size": 48}}}
+    one = train_cli(tmp_path, toy_site, "one", 1, data__batch_size=8, **common)
+    two = train_cli(tmp_path, toy_site, "two", 2, data__batch_size=4, **common)
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert "trainable parameters get no gradient (encoders.img.token_norm.weight" in two.stderr
+    assert max_abs_diff(weights(tmp_path, "one"), weights(tmp_path, "two")) < 1e-6
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["world_size"] == 2
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["backend"] == "gloo"
+    final = read_metrics(tmp_path / "two" / "metrics.jsonl")[-1]
+    assert final["split"] == "final" and final["world_size"] == 2
+    reference = read_metrics(tmp_path / "one" / "metrics.jsonl")[-1]
+    assert final["eval_accuracy"] == reference["eval_accuracy"]
+    assert final["eval_loss"] == pytest.approx(reference["eval_loss"], abs=1e-5)
+    assert two.stderr.count("mmzoo train: starting") == 1  # rank 0 alone reports
+
+
+def test_frozen_parts_and_accumulation_under_ddp(toy_site, tmp_path):
+    """The frozen image encoder (all of its parameters without gradients) neither breaks DDP nor
+    changes; no_sync micro-steps accumulate exactly like one process."""
+    common = {"optim__steps": 5, "optim__freeze": ["encoders.img"], "optim__grad_accum": 2}
+    one = train_cli(tmp_path, toy_site, "one", 1, data__batch_size=4, **common)
+    two = train_cli(tmp_path, toy_site, "two", 2, data__batch_size=2, **common)
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert "no gradient" not in two.stderr  # nothing trainable is unused: plain DDP
+    a, b = weights(tmp_path, "one"), weights(tmp_path, "two")
+    assert max_abs_diff(a, b) < 1e-6
+
+    import torch
+
+    import mmzoo
+
+    torch.manual_seed(0)
+    init = mmzoo.create_model(TINY_SPEC).state_dict()
+    assert all(torch.equal(b[k], init[k]) for k in b if k.startswith("encoders.img."))
+
+
+def test_an_occupied_run_dir_is_refused_before_any_rank_starts(toy_site, tmp_path):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("keep me")
+    result = train_cli(tmp_path, toy_site, "busy", 2)
+    assert result.returncode == 2
+    assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr
+    assert "output_dir: '" in result.stderr and "it is never overwritten" in result.stderr
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_mistake_inside_the_ranks_is_reported_once(toy_site, tmp_path):
+    result = train_cli(tmp_path, toy_site, "bad", 2, optim__freeze=["encoders.imgg"])
+    assert result.returncode == 2
+    assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr
+    assert (
+        "optim.freeze[0]: 'encoders.imgg' is not a part of this model. Did you mean 'encoders.img'?"
+        in result.stderr
+    )
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_checkpoints_every_rank_and_resume_is_exact(toy_site, tmp_path):
+    changes = {
+        "optim__steps": 30,
+        "data__batch_size": 4,
+        "save_every": 100,
+        "optim__name": "adamw",
+        "optim__momentum": None,
+        "optim__lr": 0.003,
+        "model__head": {"type": "classification", "num_classes": 3, "dropout": 0.2, "hidden_dim": 8},
+        "data__train": {"dataset": "toy-blobs", "params": {"size": 48, "delay": 0.01}},
+    }
+    whole = train_cli(tmp_path, toy_site, "whole", 2, **changes)
+    assert whole.returncode == 0, whole.stderr
+
+    config = write_yaml(tmp_path / "parted.yaml", toy_config(tmp_path / "parted", **changes))
+    proc = popen_cli(["train", str(config), "--nproc", "2"], toy_site, tmp_path)
+    metrics = tmp_path / "parted" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and any(r.get("step", 0) >= 3 for r in read_metrics(metrics)):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    steps = ckpt.CheckpointManager(tmp_path / "parted" / "checkpoints", 9).steps()
+    assert steps and steps[-1][0] < 30, stderr
+    state = ckpt.load_state(steps[-1][1])
+    assert state["world_size"] == 2 and len(state["rng"]) == 2  # every rank's RNG state, written by rank 0
+    assert "stopped by SIGTERM" in stderr
+
+    resumed = train_cli(tmp_path, toy_site, "parted", 2, "--set", "resume=auto", **changes)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming at step {steps[-1][0]}" in resumed.stderr
+    assert max_abs_diff(weights(tmp_path, "whole"), weights(tmp_path, "parted")) == 0.0
