@@ -320,6 +320,8 @@ def check_encoder(
         objective = objective + _random_objective(tokens, generator, mask)
     _backward(objective, encoder, label)
     _check_gradients(encoder, label, allow_no_grad)
+    if tokens is not None:
+        _check_pooled_alone_trains(encoder, inputs, label, allow_no_grad)
 
     if batch_independent:
         encoder.eval()
@@ -345,6 +347,29 @@ def check_encoder(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
     )
     return encoder
+
+
+def _check_pooled_alone_trains(
+    encoder: nn.Module, inputs: Any, label: str, allow_no_grad: Iterable[str]
+) -> None:
+    # Most fusions read only the pooled vector; parameters reached only through the tokens would
+    # then never train (and make DistributedDataParallel look for unused parameters every step).
+    encoder.zero_grad(set_to_none=True)
+    pooled = _as_pooled(encoder(inputs))
+    if not pooled.requires_grad:
+        return
+    _random_objective(pooled, torch.Generator().manual_seed(1)).backward()
+    allowed = list(allow_no_grad)
+    idle = [
+        name
+        for name, p in encoder.named_parameters()
+        if p.requires_grad and p.grad is None and not any(fnmatch.fnmatchcase(name, a) for a in allowed)
+    ]
+    assert not idle, (
+        f"{label}: parameter(s) {idle} get a gradient only through the tokens, so with a fusion that reads "
+        "pooled features (concat, sum, gated, ...) they never train; derive pooled from the same layers "
+        "(e.g. pool the tokens) or pass allow_no_grad= patterns"
+    )
 
 
 def _as_pooled(out: Any) -> Tensor:

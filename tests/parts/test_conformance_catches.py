@@ -80,6 +80,19 @@ class PaddingLeaksIntoPool(ByteGRUEncoder):
         return EncoderOutput(out.tokens.mean(dim=1), out.tokens, out.mask)
 
 
+class TokenOnlyLayer(VectorEncoder):
+    """Tokens pass through a layer that the pooled vector skips."""
+
+    def __init__(self):
+        super().__init__()
+        self.token_proj = nn.Linear(6, 6)
+
+    def forward(self, inputs):
+        pooled = self.linear(inputs)
+        tokens = self.token_proj(pooled).unsqueeze(1)
+        return EncoderOutput(pooled, tokens, torch.ones(len(inputs), 1, dtype=torch.bool))
+
+
 SMALL_GRU = {"embed_dim": 4, "hidden_dim": 4, "output_dim": 4}
 
 
@@ -93,6 +106,11 @@ SMALL_GRU = {"embed_dim": 4, "hidden_dim": 4, "output_dim": 4}
         (BatchStatistics, None, "alone vs. inside the batch"),
         (IntMask, None, "mask must be a bool tensor"),
         (PaddingLeaksIntoPool, SMALL_GRU, "alone vs. inside the batch"),
+        (
+            TokenOnlyLayer,
+            None,
+            r"\['token_proj.weight', 'token_proj.bias'\] get a gradient only through the tokens",
+        ),
     ],
 )
 def test_kit_rejects_broken_encoders(factory, params, message):

@@ -55,7 +55,7 @@ def sincos_2d(height: int, width: int, dim: int, device: torch.device, dtype: to
 
 
 class CNNEncoder(Encoder):
-    """Images -> pooled ``[B, output_dim]`` and tokens ``[B, H'*W', output_dim]`` (one per cell).
+    """Images -> tokens ``[B, H'*W', output_dim]`` (one per cell of the final grid) and their mean.
 
     ``preprocess`` takes PIL images, numpy arrays (``HxW``, ``HxWxC`` or ``CxHxW``; uint8 scaled
     from 0..255, floats taken as 0..1) or tensors (``CxHxW`` or ``HxWxC``), adapts the channel
@@ -92,8 +92,7 @@ class CNNEncoder(Encoder):
         self.blocks = nn.Sequential(*blocks)
         self.proj = nn.Conv2d(width, self.output_dim, 1)
         self.dropout = nn.Dropout(fraction(PART, "dropout", dropout))
-        self.token_norm = nn.LayerNorm(self.output_dim)
-        self.pooled_norm = nn.LayerNorm(self.output_dim)
+        self.norm = nn.LayerNorm(self.output_dim)
 
     @staticmethod
     def _check_size(size: Any) -> tuple[int, int] | None:
@@ -210,8 +209,10 @@ class CNNEncoder(Encoder):
         grid = self.proj(self.blocks(inputs.to(self.proj.weight.dtype)))
         batch, dim, height, width = grid.shape
         cells = grid.flatten(2).transpose(1, 2)  # [B, H*W, D]
-        pooled = self.pooled_norm(self.dropout(cells.mean(dim=1)))
         positions = sincos_2d(height, width, dim, grid.device, grid.dtype)
-        tokens = self.token_norm(self.dropout(cells + positions))
+        tokens = self.norm(self.dropout(cells + positions))
+        # Pooled and tokens share every parameter: a fusion that uses only one of them leaves no
+        # parameter without a gradient (which DistributedDataParallel would reject).
+        pooled = tokens.mean(dim=1)
         mask = torch.ones(batch, height * width, dtype=torch.bool, device=grid.device)
         return EncoderOutput(pooled=pooled, tokens=tokens, mask=mask)
