@@ -294,7 +294,8 @@ class ContrastiveHead(Head):
 
     Metrics ``{a}_to_{b}_recall@k``, ``{b}_to_{a}_recall@k`` and their mean ``recall@k`` are
     **within-batch** retrieval: the candidates are the batch's other examples, so values depend on
-    the batch size (``k >= B`` always hits). They merge as per-example hit counts.
+    the batch size (``k >= B`` always hits). They merge as per-example hit counts. Under
+    DistributedDataParallel the negatives are those of each rank's own batch.
     """
 
     part_name = "contrastive"

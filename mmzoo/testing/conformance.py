@@ -583,32 +583,48 @@ def check_head(
 
     with torch.no_grad():
         outputs = head(fused)
-    if callable(getattr(head, "metrics", None)):
-        metrics = _check_metrics(head.metrics(outputs, target), label, "metrics(outputs, target)")
-        if callable(getattr(head, "metric_sums", None)):
-            sums = _check_metrics(head.metric_sums(outputs, target), label, "metric_sums(outputs, target)")
-            merged = _check_metrics(head.metrics_from_sums(sums), label, "metrics_from_sums(sums)")
-            _assert_metrics_equal(
-                metrics, merged, label, "metrics_from_sums(metric_sums(...)) vs metrics(...)"
-            )
-            if not getattr(head, "metrics_within_batch", False) and batch >= 2:
-                half = batch // 2
-                totals: dict[str, float] = {}
-                for part in (slice(0, half), slice(half, batch)):
-                    for name, value in head.metric_sums(outputs[part], _slice_target(target, part)).items():
-                        totals[name] = totals.get(name, 0.0) + value
-                _assert_metrics_equal(
-                    metrics,
-                    head.metrics_from_sums(totals),
-                    label,
-                    "metric sums of two half batches, merged, vs the whole batch",
-                )
+    _check_head_metrics(head, outputs, target, batch, label)
 
     fixed = _detach(fused)
     _check_round_trip(
         head, lambda: _build(build, label, (input_dim,), params, seed=1234), lambda m: m(fixed), label, atol
     )
     return head
+
+
+def _optional(method: Any, *args: Any) -> Any:
+    """Call an optional head method; ``None`` when it is absent or raises NotImplementedError."""
+    if not callable(method):
+        return None
+    try:
+        return method(*args)
+    except NotImplementedError:
+        return None
+
+
+def _check_head_metrics(head: Any, outputs: Tensor, target: Any, batch: int, label: str) -> None:
+    found = _optional(getattr(head, "metrics", None), outputs, target)
+    if found is None:
+        return
+    metrics = _check_metrics(found, label, "metrics(outputs, target)")
+    sums = _optional(getattr(head, "metric_sums", None), outputs, target)
+    if sums is None:
+        return
+    sums = _check_metrics(sums, label, "metric_sums(outputs, target)")
+    merged = _check_metrics(head.metrics_from_sums(sums), label, "metrics_from_sums(sums)")
+    _assert_metrics_equal(metrics, merged, label, "metrics_from_sums(metric_sums(...)) vs metrics(...)")
+    if getattr(head, "metrics_within_batch", False) or batch < 2:
+        return
+    totals: dict[str, float] = {}
+    for part in (slice(0, batch // 2), slice(batch // 2, batch)):
+        for name, value in head.metric_sums(outputs[part], _slice_target(target, part)).items():
+            totals[name] = totals.get(name, 0.0) + value
+    _assert_metrics_equal(
+        metrics,
+        head.metrics_from_sums(totals),
+        label,
+        "metric sums of two half batches, merged, vs the whole batch",
+    )
 
 
 def _assert_metrics_equal(

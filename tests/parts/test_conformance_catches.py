@@ -230,6 +230,28 @@ def test_kit_rejects_broken_heads(factory, message):
         check_head(factory, 8, {"num_classes": 3}, target=TARGET)
 
 
+def test_kit_accepts_heads_with_only_metrics_or_no_metrics_at_all():
+    from mmzoo.parts.base import Head
+
+    class Plain(Head):
+        def __init__(self, input_dim):
+            super().__init__()
+            self.linear = nn.Linear(input_dim, 3)
+
+        def forward(self, fused):
+            return self.linear(fused)
+
+        def loss(self, outputs, target):
+            return F.cross_entropy(outputs, target)
+
+    class WithMetrics(Plain):
+        def metrics(self, outputs, target):
+            return {"accuracy": float((outputs.argmax(1) == target).float().mean())}
+
+    check_head(Plain, 8, target=TARGET)
+    check_head(WithMetrics, 8, target=TARGET)
+
+
 def test_kit_asks_for_a_target_when_the_head_needs_one():
     with pytest.raises(AssertionError, match="requires_target is True, so pass target="):
         check_head(ClassificationHead, 8, {"num_classes": 3})
