@@ -15,7 +15,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mmzoo.errors import BuildError, DatasetError, MmzooError, SpecError, UnknownNameError, WeightsError
+from mmzoo.errors import (
+    BuildError,
+    DatasetError,
+    MissingPluginError,
+    MmzooError,
+    SpecError,
+    UnknownNameError,
+    WeightsError,
+)
 from mmzoo.registry import Registry, Resolved
 from mmzoo.spec import check_params, merge_overrides, parse_spec, read_yaml
 
@@ -49,11 +57,11 @@ def create_model(name_or_spec: str | os.PathLike | Mapping, pretrained: bool = F
     source = os.fspath(name_or_spec)
     load = {"strict": strict, "relaxed": relaxed, "allow_pickle": allow_pickle}
     if source.startswith(HUB_PREFIX):
-        from mmzoo.hub import download_model_dir
+        from mmzoo.hub import download_model_dir, parse_hub_id
 
-        repo_id, revision = parse_hub_name(source)
-        return load_model_dir(download_model_dir(repo_id, revision), overrides, source=source,
-                              registry=registry, **load)
+        repo_id, revision = parse_hub_id(source)
+        directory = download_model_dir(repo_id, revision, allow_pickle=allow_pickle)
+        return load_model_dir(directory, overrides, source=source, registry=registry, **load)
     path = Path(source).expanduser()
     if path.is_dir():
         return load_model_dir(path, overrides, source=source, registry=registry, **load)
@@ -65,15 +73,6 @@ def create_model(name_or_spec: str | os.PathLike | Mapping, pretrained: bool = F
         spec.pop("description", None)
         return build_model(merge_overrides(spec, overrides), registry=registry)
     return _from_registry(registry, source, pretrained, overrides, load)
-
-
-def parse_hub_name(source: str) -> tuple[str, str | None]:
-    """``"hf-hub:org/repo@rev"`` -> ``("org/repo", "rev")``."""
-    body = source[len(HUB_PREFIX):]
-    repo_id, _, revision = body.partition("@")
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise SpecError(f"{source!r}: expected 'hf-hub:org/repo' or 'hf-hub:org/repo@revision'")
-    return repo_id, revision or None
 
 
 def _from_registry(registry: Registry, name: str, pretrained: bool, overrides: dict, load: dict):
@@ -88,7 +87,8 @@ def _from_registry(registry: Registry, name: str, pretrained: bool, overrides: d
                            f"entry); build it with pretrained=False. Models with weights: {have}")
     from mmzoo.hub import download_registry_weights
 
-    weights_file = download_registry_weights(entry.weights[tag or entry.default_tag])
+    weights_file = download_registry_weights(entry.weights[tag or entry.default_tag],
+                                             allow_pickle=load["allow_pickle"])
     return _build_and_load(spec, weights_file, entry.spec, name=entry.name, registry=registry,
                            where=where, source=f"{name} ({weights_file})", **load)
 
@@ -217,7 +217,7 @@ def _resolve(registry: Registry, kind: str, part: dict, where: str,
         if not absent:
             raise
         pins = " ".join(f"'{d}=={v}'" for d, v in absent.items())
-        raise type(exc)(f"{exc}. The model's config.json needs distribution(s) that are not installed: "
+        raise MissingPluginError(f"{exc}. The model's config.json needs distribution(s) that are not installed: "
                         f"{', '.join(f'{d} {v}' for d, v in absent.items())}; install with: pip install {pins}") \
             from None
 

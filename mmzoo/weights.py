@@ -87,6 +87,30 @@ def read_weights(path: str | Path, *, allow_pickle: bool = False) -> dict[str, t
                            f"corrupted — download or save it again") from None
 
 
+# In-place methods that change a tensor's shape or autograd flags: these must still run on meta.
+_KEEP_INPLACE = frozenset({"requires_grad_", "resize_", "resize_as_", "set_", "as_strided_", "squeeze_",
+                           "unsqueeze_", "transpose_", "t_", "swapdims_", "swapaxes_", "detach_", "share_memory_"})
+
+
+def _skip_meta_inplace_mode():
+    from torch.overrides import TorchFunctionMode
+
+    class SkipMetaInplace(TorchFunctionMode):
+        """Make in-place ops on meta tensors no-ops (initialisers such as ``normal_`` or
+        ``trunc_normal_`` would otherwise pull in torch's decompositions, seconds of imports)."""
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            name = getattr(func, "__name__", "")
+            if name.endswith("_") and not name.endswith("__") and name not in _KEEP_INPLACE:
+                target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+                if isinstance(target, torch.Tensor) and target.is_meta:
+                    return target
+            return func(*args, **kwargs)
+
+    return SkipMetaInplace()
+
+
 @contextlib.contextmanager
 def skip_init() -> Iterator[None]:
     """Build modules with parameters on the meta device: nothing is allocated or initialised.
@@ -103,7 +127,8 @@ def skip_init() -> Iterator[None]:
 
     nn.Module.register_parameter = register_on_meta
     try:
-        yield
+        with _skip_meta_inplace_mode():
+            yield
     finally:
         nn.Module.register_parameter = original
 

@@ -10,7 +10,7 @@ HELP = "describe a model (spec, parameters per part, providing distributions, we
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", help="a registry model, a model directory, or a part/dataset name")
+    parser.add_argument("name", help="a registry model, a model directory, 'hf-hub:org/repo[@rev]', or a part name")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -23,6 +23,10 @@ def model_info(name: str) -> dict:
 
     registry = get_registry()
     path = Path(name)
+    if name.startswith("hf-hub:"):
+        from mmzoo.hub import download_model_dir, parse_hub_id
+
+        path = download_model_dir(*parse_hub_id(name))
     if (path / "config.json").is_file():
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         spec, where, weights, description = parse_spec(config.get("spec"), f"{path}/config.json"), str(path), {}, ""
@@ -74,7 +78,8 @@ def part_info(name: str) -> dict | None:
 def run(args: argparse.Namespace) -> int:
     from mmzoo.plugins import get_registry
 
-    if args.name not in get_registry().models and not Path(args.name, "config.json").is_file():
+    if (args.name not in get_registry().models and not args.name.startswith("hf-hub:")
+            and not Path(args.name, "config.json").is_file()):
         found = part_info(args.name)
         if found is not None:
             print(json.dumps(found, indent=2) if args.json else

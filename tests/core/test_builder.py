@@ -188,3 +188,21 @@ def test_missing_distribution_from_config_is_named_with_version(base, tmp_path):
     config_path.write_text(json.dumps(config))
     with pytest.raises(MmzooError, match=r"mmzoo-fancy 2\.3\.1; install with: pip install 'mmzoo-fancy==2\.3\.1'"):
         mmzoo.create_model(tmp_path / "m")
+
+
+def test_loading_a_saved_model_initialises_nothing(tmp_path):
+    """Parameters are built on meta and filled from the file: no initialiser runs (they would pull in
+    torch's decompositions, seconds of imports) and no random numbers are drawn."""
+    from tests.conftest import run_python
+
+    spec = {"encoders": {"image": {"type": "cnn", "in_channels": 1, "image_size": 28},
+                         "text": {"type": "byte-gru"}},
+            "fusion": {"type": "gated", "dim": 32}, "head": {"type": "classification", "num_classes": 3}}
+    mmzoo.create_model(spec).save_pretrained(tmp_path / "m")
+    code = (f"import sys, torch, mmzoo; state = torch.random.get_rng_state(); "
+            f"m = mmzoo.create_model({str(tmp_path / 'm')!r}); "
+            f"assert torch.equal(state, torch.random.get_rng_state()), 'an initialiser drew random numbers'; "
+            f"assert 'torch._dynamo' not in sys.modules; assert m.load_report.complete; "
+            f"assert not any(p.is_meta for p in m.parameters())")
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr

@@ -246,6 +246,17 @@ def test_pickle_only_repo_is_refused_unless_opted_in(hub: HubServer, tmp_path: P
     assert torch.equal(predict(loaded), predict(model))
     with pytest.raises(WeightsError, match="allow_pickle=True"):
         mmzoo.create_model(directory)
+    opted_in = mmzoo.create_model("hf-hub:org/pickled", allow_pickle=True)  # the opt-in reaches the download
+    assert torch.equal(predict(opted_in), predict(model))
+
+
+def test_info_describes_a_hub_model(hub: HubServer, capsys):
+    from mmzoo.cli import main
+
+    publish("org/described")
+    assert main(["info", "hf-hub:org/described", "--json"]) == 0
+    info = __import__("json").loads(capsys.readouterr().out)
+    assert [p["part"] for p in info["parts"]][-1] == "head" and info["parameters"] > 0
 
 
 def test_published_classifier_with_new_num_classes_rebuilds_only_the_head(hub: HubServer):

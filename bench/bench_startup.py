@@ -1,0 +1,34 @@
+"""Start-up: `import mmzoo` vs a bare interpreter, `mmzoo list` vs listing timm's models.
+
+Listing must discover every plugin without importing torch, timm or transformers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from common import Result, interleaved, main, python, wall_time
+
+
+def bench(args) -> list[Result]:
+    repeats = 3 if args.quick else 11
+    py = python()
+    heavy = subprocess.run(
+        [py, "-c", "import sys, mmzoo; from mmzoo.cli import main; main(['list']); "
+                   "print(','.join(m for m in ('torch', 'timm', 'transformers') if m in sys.modules))"],
+        capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    times = interleaved({
+        "pass": lambda: wall_time([py, "-c", "pass"]),
+        "import": lambda: wall_time([py, "-c", "import mmzoo"]),
+        "list": lambda: wall_time([py, "-m", "mmzoo", "list"]),
+        "timm": lambda: wall_time([py, "-c", "import timm; timm.list_models()"]),
+    }, repeats)
+    return [
+        Result("startup", "import mmzoo vs python -c pass", times["import"], times["pass"], "s", "<= 1.5"),
+        Result("startup", "mmzoo list vs import timm; timm.list_models()", times["list"], times["timm"], "s",
+               "<= 0.25", note=f"heavy modules imported while listing: {heavy or 'none'}"),
+    ]
+
+
+if __name__ == "__main__":
+    main(bench, __doc__)
