@@ -19,11 +19,7 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
 
 from __future__ import annotations
 
-import fnmatch
-import math
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +27,22 @@ import torch
 from torch import Tensor, nn
 
 from mmzoo.outputs import EncoderOutput
+from mmzoo.testing._conformance_checks import (
+    as_pooled,
+    assert_close,
+    assert_metrics_equal,
+    backward,
+    call_optional,
+    check_gradients,
+    check_metrics,
+    check_output_dim,
+    check_pooled_alone_trains,
+    check_round_trip,
+    detach,
+    pooled_tokens_mask,
+    random_objective,
+    valid_tokens,
+)
 
 __all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
 
@@ -58,14 +70,6 @@ def _build(
         f"{label}: the factory must return a torch.nn.Module, got {type(part)}"
     )
     return part
-
-
-def _check_output_dim(part: Any, label: str) -> int:
-    dim = getattr(part, "output_dim", None)
-    assert isinstance(dim, int) and not isinstance(dim, bool) and dim > 0, (
-        f"{label}: output_dim must be a positive int, got {dim!r}"
-    )
-    return dim
 
 
 # ---- default inputs ---------------------------------------------------------------------------------
@@ -113,169 +117,6 @@ def default_examples(modality: str, count: int = 3, *, in_dim: int | None = None
     )
 
 
-# ---- shared checks -----------------------------------------------------------------------------------
-def _check_gradients(module: nn.Module, label: str, allow_no_grad: Iterable[str]) -> None:
-    allowed = list(allow_no_grad)
-    missing, zero, broken = [], [], []
-    for name, param in module.named_parameters():
-        if not param.requires_grad or any(fnmatch.fnmatchcase(name, p) for p in allowed):
-            continue
-        if param.grad is None:
-            missing.append(name)
-        elif not bool(torch.isfinite(param.grad).all()):
-            broken.append(name)
-        elif not bool(param.grad.any()):
-            zero.append(name)
-    assert not missing, (
-        f"{label}: no gradient reached trainable parameter(s) {missing}; they are not used in forward "
-        "(or the graph is detached). Freeze them (requires_grad=False) or pass allow_no_grad= patterns."
-    )
-    assert not broken, f"{label}: non-finite gradients in {broken}"
-    assert not zero, (
-        f"{label}: the gradient of {zero} is exactly zero for random inputs; the output does not depend "
-        "on them. Pass allow_no_grad= patterns if that is intended."
-    )
-
-
-def _backward(objective: Tensor, module: nn.Module, label: str) -> None:
-    module.zero_grad(set_to_none=True)
-    if objective.requires_grad:
-        objective.backward()
-        return
-    trainable = [name for name, p in module.named_parameters() if p.requires_grad]
-    assert not trainable, (
-        f"{label}: the output does not require grad, so no gradient can reach trainable parameter(s) "
-        f"{trainable[:5]}; the graph is detached (.detach(), torch.no_grad or .numpy() in forward)"
-    )
-
-
-def _random_objective(value: Tensor, generator: torch.Generator, mask: Tensor | None = None) -> Tensor:
-    # Random weights: a plain sum would give zero gradients through e.g. a final LayerNorm.
-    weights = torch.randn(value.shape, generator=generator).to(value)
-    if mask is not None:
-        weights = weights * mask.unsqueeze(-1).to(value.dtype)
-    return (value * weights).sum()
-
-
-def _detach(value: Any) -> Any:
-    if isinstance(value, Tensor):
-        return value.detach().clone()
-    if isinstance(value, EncoderOutput):
-        return EncoderOutput(
-            *(None if v is None else v.detach().clone() for v in (value.pooled, value.tokens, value.mask))
-        )
-    if isinstance(value, Mapping):
-        return {k: _detach(v) for k, v in value.items()}
-    return value
-
-
-def _assert_close(expected: Any, actual: Any, label: str, what: str, atol: float) -> None:
-    if isinstance(expected, EncoderOutput):
-        _assert_close(expected.pooled, actual.pooled, label, f"{what} (pooled)", atol)
-        if expected.tokens is not None:
-            mask = (
-                expected.mask
-                if expected.mask is not None
-                else torch.ones(expected.tokens.shape[:2], dtype=bool)
-            )
-            _assert_close(expected.tokens[mask], actual.tokens[mask], label, f"{what} (tokens)", atol)
-        return
-    if isinstance(expected, Mapping):
-        for key in expected:
-            _assert_close(expected[key], actual[key], label, f"{what} [{key!r}]", atol)
-        return
-    assert expected.shape == actual.shape, (
-        f"{label}: {what}: shape {list(actual.shape)} != {list(expected.shape)}"
-    )
-    diff = (expected.float() - actual.float()).abs().max().item() if expected.numel() else 0.0
-    scale = max(1.0, expected.float().abs().max().item() if expected.numel() else 0.0)
-    assert diff <= atol * scale, (
-        f"{label}: {what}: outputs differ by up to {diff:.3g} (tolerance {atol * scale:.3g})"
-    )
-
-
-def _check_round_trip(
-    part: nn.Module,
-    rebuild: Callable[[], nn.Module],
-    run: Callable[[nn.Module], Any],
-    label: str,
-    atol: float,
-) -> None:
-    from safetensors.torch import load_file, save_file
-
-    part.eval()
-    with torch.no_grad():
-        before = _detach(run(part))
-        again = _detach(run(part))
-    _assert_close(before, again, label, "two eval-mode forwards on the same input (not deterministic)", atol)
-    state = part.state_dict()
-    not_tensors = [k for k, v in state.items() if not isinstance(v, Tensor)]
-    assert not not_tensors, (
-        f"{label}: state_dict entries {not_tensors} are not tensors; safetensors cannot save them"
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "part.safetensors"
-        save_file({k: v.detach().cpu().clone().contiguous() for k, v in state.items()}, str(path))
-        loaded = load_file(str(path))
-    fresh = rebuild()
-    result = fresh.load_state_dict(loaded, strict=True)
-    assert not result.missing_keys and not result.unexpected_keys, f"{label}: load_state_dict: {result}"
-    fresh.eval()
-    with torch.no_grad():
-        after = _detach(run(fresh))
-    _assert_close(
-        before,
-        after,
-        label,
-        "a fresh instance loaded from the saved safetensors state_dict gives different outputs "
-        "(some state lives outside state_dict)",
-        atol,
-    )
-
-
-def _pooled_tokens_mask(
-    out: Any, batch: int, dim: int, label: str
-) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    if isinstance(out, Tensor):
-        pooled, tokens, mask = out, None, None
-    else:
-        assert isinstance(out, EncoderOutput), (
-            f"{label}: forward must return a Tensor[B, D] or mmzoo.EncoderOutput, got {type(out).__name__}"
-        )
-        pooled, tokens, mask = out.pooled, out.tokens, out.mask
-    assert isinstance(pooled, Tensor), f"{label}: pooled must be a Tensor, got {type(pooled).__name__}"
-    assert pooled.shape == (batch, dim), (
-        f"{label}: pooled output has shape {list(pooled.shape)}, expected [{batch}, {dim}] "
-        f"(batch of {batch}, output_dim={dim}); output_dim must be the real width"
-    )
-    assert bool(torch.isfinite(pooled).all()), f"{label}: pooled output has NaN or infinite values"
-    if tokens is not None:
-        assert tokens.dim() == 3 and tokens.shape[0] == batch and tokens.shape[2] == dim, (
-            f"{label}: tokens have shape {list(tokens.shape)}, expected [{batch}, T, {dim}] "
-            f"(output_dim={dim})"
-        )
-    if mask is not None:
-        assert tokens is not None, f"{label}: a mask without tokens; return mask=None or give tokens"
-        assert mask.dtype == torch.bool, (
-            f"{label}: mask must be a bool tensor (True = real token), got {mask.dtype}"
-        )
-        assert mask.shape == tokens.shape[:2], (
-            f"{label}: mask has shape {list(mask.shape)}, tokens {list(tokens.shape)}; expected mask [B, T]"
-        )
-        assert bool(mask.any(dim=1).all()), f"{label}: an example has no real token (its mask is all False)"
-    if tokens is not None:
-        valid = tokens[mask] if mask is not None else tokens
-        assert bool(torch.isfinite(valid).all()), f"{label}: tokens have NaN or infinite values"
-    return pooled, tokens, mask
-
-
-def _valid_tokens(out: Any, index: int) -> Tensor | None:
-    if not isinstance(out, EncoderOutput) or out.tokens is None:
-        return None
-    tokens = out.tokens[index]
-    return tokens if out.mask is None else tokens[out.mask[index]]
-
-
 # ---- encoders ---------------------------------------------------------------------------------------
 def check_encoder(
     factory: Factory,
@@ -297,7 +138,7 @@ def check_encoder(
     """
     build, label, registered = _resolve("encoder", factory)
     encoder = _build(build, label, (), params, seed=0)
-    dim = _check_output_dim(encoder, label)
+    dim = check_output_dim(encoder, label)
     assert callable(getattr(encoder, "preprocess", None)), (
         f"{label}: encoders need a preprocess(examples) method"
     )
@@ -313,15 +154,15 @@ def check_encoder(
     inputs = encoder.preprocess(examples)
     encoder.train()
     out = encoder(inputs)
-    pooled, tokens, mask = _pooled_tokens_mask(out, batch, dim, f"{label} forward(preprocess(examples))")
+    pooled, tokens, mask = pooled_tokens_mask(out, batch, dim, f"{label} forward(preprocess(examples))")
     generator = torch.Generator().manual_seed(0)
-    objective = _random_objective(pooled, generator)
+    objective = random_objective(pooled, generator)
     if tokens is not None:
-        objective = objective + _random_objective(tokens, generator, mask)
-    _backward(objective, encoder, label)
-    _check_gradients(encoder, label, allow_no_grad)
+        objective = objective + random_objective(tokens, generator, mask)
+    backward(objective, encoder, label)
+    check_gradients(encoder, label, allow_no_grad)
     if tokens is not None:
-        _check_pooled_alone_trains(encoder, inputs, label, allow_no_grad)
+        check_pooled_alone_trains(encoder, inputs, label, allow_no_grad)
 
     if batch_independent:
         encoder.eval()
@@ -329,51 +170,24 @@ def check_encoder(
             together = encoder(inputs)
             for i, example in enumerate(examples):
                 alone = encoder(encoder.preprocess([example]))
-                _pooled_tokens_mask(alone, 1, dim, f"{label} forward(preprocess([example {i}]))")
+                pooled_tokens_mask(alone, 1, dim, f"{label} forward(preprocess([example {i}]))")
                 where = f"example {i} alone vs. inside the batch (padding or batch statistics leak)"
-                _assert_close(
-                    _as_pooled(together)[i : i + 1], _as_pooled(alone), label, f"{where}, pooled", atol
+                assert_close(
+                    as_pooled(together)[i : i + 1], as_pooled(alone), label, f"{where}, pooled", atol
                 )
-                mine, theirs = _valid_tokens(together, i), _valid_tokens(alone, 0)
+                mine, theirs = valid_tokens(together, i), valid_tokens(alone, 0)
                 if mine is not None and theirs is not None:
                     assert mine.shape == theirs.shape, (
                         f"{label}: {where}: {theirs.shape[0]} real tokens alone but {mine.shape[0]} "
                         "in the batch; "
                         "the mask must mark exactly the example's own tokens"
                     )
-                    _assert_close(mine, theirs, label, f"{where}, tokens", atol)
+                    assert_close(mine, theirs, label, f"{where}, tokens", atol)
 
-    _check_round_trip(
+    check_round_trip(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
     )
     return encoder
-
-
-def _check_pooled_alone_trains(
-    encoder: nn.Module, inputs: Any, label: str, allow_no_grad: Iterable[str]
-) -> None:
-    # Most fusions read only the pooled vector; parameters reached only through the tokens would
-    # then never train (and make DistributedDataParallel look for unused parameters every step).
-    encoder.zero_grad(set_to_none=True)
-    pooled = _as_pooled(encoder(inputs))
-    if not pooled.requires_grad:
-        return
-    _random_objective(pooled, torch.Generator().manual_seed(1)).backward()
-    allowed = list(allow_no_grad)
-    idle = [
-        name
-        for name, p in encoder.named_parameters()
-        if p.requires_grad and p.grad is None and not any(fnmatch.fnmatchcase(name, a) for a in allowed)
-    ]
-    assert not idle, (
-        f"{label}: parameter(s) {idle} get a gradient only through the tokens, so with a fusion that reads "
-        "pooled features (concat, sum, gated, ...) they never train; derive pooled from the same layers "
-        "(e.g. pool the tokens) or pass allow_no_grad= patterns"
-    )
-
-
-def _as_pooled(out: Any) -> Tensor:
-    return out if isinstance(out, Tensor) else out.pooled
 
 
 # ---- fusions ----------------------------------------------------------------------------------------
@@ -439,7 +253,7 @@ def check_fusion(
     build, label, _ = _resolve("fusion", factory)
     input_dims = dict(input_dims)
     fusion = _build(build, label, (dict(input_dims),), params, seed=0)
-    _check_output_dim(fusion, label)
+    check_output_dim(fusion, label)
     kind = getattr(fusion, "output_kind", "tensor")
     assert kind in ("tensor", "dict"), f"{label}: output_kind must be 'tensor' or 'dict', got {kind!r}"
     requires_tokens = getattr(fusion, "requires_tokens", False)
@@ -452,8 +266,8 @@ def check_fusion(
 
     fusion.train()
     outputs = _check_fusion_output(fusion(features), fusion, list(input_dims), batch_size, label)
-    _backward(sum(_random_objective(o, generator) for o in outputs), fusion, label)
-    _check_gradients(fusion, label, allow_no_grad)
+    backward(sum(random_objective(o, generator) for o in outputs), fusion, label)
+    check_gradients(fusion, label, allow_no_grad)
     for key, feature in features.items():
         grads = [t.grad for t in (feature.pooled, feature.tokens) if t is not None and t.grad is not None]
         assert any(bool(g.any()) for g in grads), (
@@ -463,22 +277,22 @@ def check_fusion(
     if tokens:
         fusion.eval()
         with torch.no_grad():
-            before = _detach(fusion(features))
+            before = detach(fusion(features))
             noisy = {}
             for key, f in features.items():
                 junk = torch.randn(f.tokens.shape, generator=generator) * 100.0
                 seq = torch.where(f.mask.unsqueeze(-1), f.tokens.detach(), junk)
                 noisy[key] = EncoderOutput(pooled=f.pooled.detach(), tokens=seq, mask=f.mask)
-            _assert_close(
+            assert_close(
                 before,
-                _detach(fusion(noisy)),
+                detach(fusion(noisy)),
                 label,
                 "changing padded tokens (mask False) changed the output; the mask is not respected",
                 atol,
             )
 
-    fixed = {k: _detach(f) for k, f in features.items()}
-    _check_round_trip(
+    fixed = {k: detach(f) for k, f in features.items()}
+    check_round_trip(
         fusion,
         lambda: _build(build, label, (dict(input_dims),), params, seed=1234),
         lambda m: m(fixed),
@@ -494,18 +308,6 @@ def _collate(head: Any, target: Any) -> Any:
         return target
     collate = getattr(head, "collate_targets", None)
     return collate(list(target)) if collate else torch.as_tensor(target)
-
-
-def _check_metrics(metrics: Any, label: str, what: str) -> dict[str, float]:
-    assert isinstance(metrics, Mapping), f"{label}: {what} must return a dict, got {type(metrics).__name__}"
-    for name, value in metrics.items():
-        assert isinstance(name, str), f"{label}: {what}: metric names must be strings, got {name!r}"
-        assert isinstance(value, float) and not isinstance(value, bool), (
-            f"{label}: {what}: metric {name!r} must be a plain float, got {type(value).__name__} {value!r} "
-            "(use float(...) so it can be logged and reduced)"
-        )
-        assert math.isfinite(value), f"{label}: {what}: metric {name!r} is {value}"
-    return dict(metrics)
 
 
 def _slice_target(target: Any, part: slice) -> Any:
@@ -575,7 +377,7 @@ def check_head(
     assert loss.requires_grad, f"{label}: the loss does not require grad (detached from the outputs)"
     head.zero_grad(set_to_none=True)
     loss.backward()
-    _check_gradients(head, label, allow_no_grad)
+    check_gradients(head, label, allow_no_grad)
     inputs = fused.values() if isinstance(fused, Mapping) else [fused]
     assert all(t.grad is not None and bool(t.grad.any()) for t in inputs), (
         f"{label}: the loss does not depend on the fused features (no gradient reaches them)"
@@ -585,55 +387,33 @@ def check_head(
         outputs = head(fused)
     _check_head_metrics(head, outputs, target, batch, label)
 
-    fixed = _detach(fused)
-    _check_round_trip(
+    fixed = detach(fused)
+    check_round_trip(
         head, lambda: _build(build, label, (input_dim,), params, seed=1234), lambda m: m(fixed), label, atol
     )
     return head
 
 
-def _optional(method: Any, *args: Any) -> Any:
-    """Call an optional head method; ``None`` when it is absent or raises NotImplementedError."""
-    if not callable(method):
-        return None
-    try:
-        return method(*args)
-    except NotImplementedError:
-        return None
-
-
 def _check_head_metrics(head: Any, outputs: Tensor, target: Any, batch: int, label: str) -> None:
-    found = _optional(getattr(head, "metrics", None), outputs, target)
+    found = call_optional(getattr(head, "metrics", None), outputs, target)
     if found is None:
         return
-    metrics = _check_metrics(found, label, "metrics(outputs, target)")
-    sums = _optional(getattr(head, "metric_sums", None), outputs, target)
+    metrics = check_metrics(found, label, "metrics(outputs, target)")
+    sums = call_optional(getattr(head, "metric_sums", None), outputs, target)
     if sums is None:
         return
-    sums = _check_metrics(sums, label, "metric_sums(outputs, target)")
-    merged = _check_metrics(head.metrics_from_sums(sums), label, "metrics_from_sums(sums)")
-    _assert_metrics_equal(metrics, merged, label, "metrics_from_sums(metric_sums(...)) vs metrics(...)")
+    sums = check_metrics(sums, label, "metric_sums(outputs, target)")
+    merged = check_metrics(head.metrics_from_sums(sums), label, "metrics_from_sums(sums)")
+    assert_metrics_equal(metrics, merged, label, "metrics_from_sums(metric_sums(...)) vs metrics(...)")
     if getattr(head, "metrics_within_batch", False) or batch < 2:
         return
     totals: dict[str, float] = {}
     for part in (slice(0, batch // 2), slice(batch // 2, batch)):
         for name, value in head.metric_sums(outputs[part], _slice_target(target, part)).items():
             totals[name] = totals.get(name, 0.0) + value
-    _assert_metrics_equal(
+    assert_metrics_equal(
         metrics,
         head.metrics_from_sums(totals),
         label,
         "metric sums of two half batches, merged, vs the whole batch",
     )
-
-
-def _assert_metrics_equal(
-    expected: dict[str, float], actual: dict[str, float], label: str, what: str
-) -> None:
-    assert set(expected) == set(actual), (
-        f"{label}: {what}: metric names differ: {sorted(expected)} vs {sorted(actual)}"
-    )
-    for name, value in expected.items():
-        assert math.isclose(value, actual[name], rel_tol=1e-6, abs_tol=1e-9), (
-            f"{label}: {what}: {name} = {actual[name]} but expected {value}"
-        )
