@@ -3,28 +3,24 @@
 Parts are duck-typed: a plugin's class needs only the attributes and methods below, not these
 bases. The bases give the defaults, so subclassing them is the shortest way to be conformant.
 
-Attribute conventions (the builder reads them with ``getattr`` and these defaults):
+Attribute conventions (read with ``getattr``; the default applies when a part does not set one):
 
-=====================  ==========  =========  ====================================================
-attribute              on          default    meaning
-=====================  ==========  =========  ====================================================
-``output_dim``         encoder,    required   width ``D`` of what the part returns
-                       fusion
-``modality``           encoder     ``None``   informative: "image", "text", "audio", "vector"...
-``provides_tokens``    encoder     ``False``  forward returns ``EncoderOutput`` with ``tokens``/
-                                              ``mask`` (token-level fusions can attend to them)
-``requires_tokens``    fusion      ``False``  needs token sequences; builtin ``cross-attention``
-                                              treats a pooled-only feature as one token
-``output_kind``        fusion      "tensor"   "tensor": ``Tensor[B, output_dim]``; "dict": one
-                                              ``Tensor[B, output_dim]`` per batch key
-``input_kind``         head        "tensor"   what ``forward(fused)`` takes; must equal the
-                                              fusion's ``output_kind``
-``requires_target``    head        ``True``   ``False`` when ``loss(outputs, None)`` is meaningful
-                                              (contrastive), so batches need no ``"target"``
-``metrics_within_batch``  head     ``False``  ``True`` when a metric compares examples of the same
-                                              batch (retrieval recall@k), so its value depends on
-                                              how the data is batched
-=====================  ==========  =========  ====================================================
+- ``output_dim: int`` (encoders, fusions; required): the width ``D`` of what the part returns.
+- ``modality: str`` (encoders; informative): "image", "text", "audio", "vector", ...
+- ``provides_tokens: bool`` (encoders; unknown when absent, ``False`` on :class:`Encoder`):
+  forward returns an ``EncoderOutput`` with ``tokens`` and ``mask``. The builder refuses a
+  ``requires_tokens`` fusion over an encoder that says ``False``.
+- ``requires_tokens: bool`` (fusions; default ``False``): the fusion works on token sequences.
+  The builtin ``cross-attention`` still treats a pooled-only feature as a single token.
+- ``output_kind: "tensor" | "dict"`` (fusions; default "tensor"): one ``Tensor[B, output_dim]``,
+  or a dict of them by batch key (``project``).
+- ``input_kind: "tensor" | "dict"`` (heads; default "tensor"): what ``forward(fused)`` takes; it
+  must equal the fusion's ``output_kind`` (checked at build time).
+- ``requires_target: bool`` (heads; default ``True``): ``False`` when ``loss(outputs, None)`` is
+  meaningful (contrastive), so batches need no ``"target"``.
+- ``metrics_within_batch: bool`` (heads; default ``False``): a metric compares the examples of
+  one batch (retrieval recall@k), so its value depends on how the data is batched.
+- ``collate_targets(targets: list) -> Tensor`` (heads; optional): raw targets to a batch tensor.
 
 Metrics that merge exactly across batches and ranks: a head may define
 ``metric_sums(outputs, target) -> dict[str, float]`` returning additive sufficient statistics

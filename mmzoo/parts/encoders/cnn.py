@@ -211,8 +211,8 @@ class CNNEncoder(Encoder):
         cells = grid.flatten(2).transpose(1, 2)  # [B, H*W, D]
         positions = sincos_2d(height, width, dim, grid.device, grid.dtype)
         tokens = self.norm(self.dropout(cells + positions))
-        # Pooled and tokens share every parameter: a fusion that uses only one of them leaves no
-        # parameter without a gradient (which DistributedDataParallel would reject).
+        # Pooled and tokens share every parameter, so a fusion that reads only one of them still
+        # trains the whole encoder.
         pooled = tokens.mean(dim=1)
         mask = torch.ones(batch, height * width, dtype=torch.bool, device=grid.device)
         return EncoderOutput(pooled=pooled, tokens=tokens, mask=mask)
