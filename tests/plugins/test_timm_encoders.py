@@ -166,6 +166,10 @@ def test_pretrained_file_loads_local_weights_without_the_classifier(tmp_path):
         torch.testing.assert_close(encoder(x).pooled, reference(x))
     with pytest.raises(WeightsError, match="does not exist"):
         build_timm_encoder("resnet18", pretrained_file=str(tmp_path / "missing.safetensors"))
+    # pretrained: false (what the builder passes before loading a saved model's weights) skips the file
+    missing = str(tmp_path / "missing.safetensors")
+    random = build_timm_encoder("resnet18", pretrained=False, pretrained_file=missing)
+    assert not torch.equal(random.model.conv1.weight, reference.conv1.weight)
 
 
 def _fake_hub_cache(cache, repo_id: str, weights_file) -> None:

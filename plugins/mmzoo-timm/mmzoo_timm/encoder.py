@@ -207,7 +207,7 @@ def make_encoder(
 def build_timm_encoder(
     arch: str,
     *,
-    pretrained: bool = False,
+    pretrained: bool | None = None,
     pretrained_file: str | None = None,
     img_size: int | list[int] | None = None,
     drop_path_rate: float | None = None,
@@ -220,15 +220,16 @@ def build_timm_encoder(
 ) -> TimmEncoder:
     """Build ``timm/<arch>`` (the family factory this plugin registers).
 
-    ``pretrained`` loads timm's weights from the local cache (never waiting on an unreachable Hub);
-    ``pretrained_file`` loads them from a local ``.safetensors``/``.pth`` file instead. ``img_size``
+    ``pretrained: true`` loads timm's weights from the local cache (never waiting on an unreachable
+    Hub); ``pretrained_file`` loads them from a local ``.safetensors``/``.pth`` file instead, unless
+    ``pretrained`` is ``false`` (as when a saved model's own weights are about to be loaded). ``img_size``
     sets the input size (and the model's, for architectures that take one); ``mean``/``std``
     override the normalisation. Every other keyword goes to :func:`timm.create_model`.
     """
     name = f"timm/{arch}"
     check_architecture(arch)
     overlay = None
-    if pretrained_file is not None:
+    if pretrained_file is not None and pretrained is not False:
         if not Path(pretrained_file).is_file():
             raise WeightsError(f"encoder '{name}': pretrained_file '{pretrained_file}' does not exist")
         overlay = {"file": str(pretrained_file)}
