@@ -231,7 +231,8 @@ def _call(resolved: Resolved, part: dict, leading: tuple, where: str, for_weight
     try:
         return factory(*leading, **params)
     except MmzooError as exc:
-        raise type(exc)(f"{where} ({part['type']}): {exc}") from None
+        named = f"'{part['type']}'" in str(exc)  # the part's own message already names it
+        raise type(exc)(f"{where}: {exc}" if named else f"{where} ({part['type']}): {exc}") from None
     except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
         raise BuildError(f"{where} ({part['type']}): cannot build it: {type(exc).__name__}: {exc}") from exc
 
