@@ -162,7 +162,9 @@ def _text_encoder(
         if not vocab_given:
             cfg.vocab_size = tok.vocab_size
         cfg.pad_token_id = tok.pad_token_id
-    if tok.vocab_size > getattr(cfg, "vocab_size", tok.vocab_size):
+    # A model's own tokenizer fits it by construction; another one must not produce ids past the table.
+    foreign = source is None or tokenizer is not None
+    if foreign and tok.vocab_size > getattr(cfg, "vocab_size", tok.vocab_size):
         raise BuildError(
             f"encoder '{name}': the tokenizer has {tok.vocab_size} tokens but the model's vocabulary "
             f"holds {cfg.vocab_size}; pick a matching tokenizer or raise config.vocab_size"
