@@ -6,6 +6,7 @@ Audio convention for every mmzoo dataset: an example's audio value is a dict
 
 from __future__ import annotations
 
+import math
 import wave
 from pathlib import Path
 
@@ -62,21 +63,35 @@ def write_wav(path: str | Path, samples: np.ndarray, sampling_rate: int) -> None
 
 
 def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited resampling of a 1-D signal by the FFT method (exact for periodic signals).
+    """Band-limited resampling of a 1-D signal by the FFT method; returns float32.
 
-    Suited to the short clips mmzoo handles (speech utterances padded with silence, so the
-    periodic assumption adds no edge artefacts). Frequencies above the lower Nyquist are removed.
+    The signal is zero-padded to a length whose FFTs (before and after) are fast and whose
+    resampled length is an integer, then the output is cut to ``round(len * target / orig)``.
+    Frequencies above the lower of the two Nyquist frequencies are removed. Suited to the clips
+    mmzoo handles (utterances, short recordings); the padding keeps the end from wrapping onto
+    the start.
     """
     x = np.asarray(samples, dtype=np.float64)
     if orig_rate == target_rate or len(x) == 0:
         return x.astype(np.float32)
     n_in = len(x)
     n_out = max(1, int(round(n_in * target_rate / orig_rate)))
-    spectrum = np.fft.rfft(x)
-    keep = min(len(spectrum), n_out // 2 + 1)
-    out_spec = np.zeros(n_out // 2 + 1, dtype=complex)
+    step_in, step_out = _rate_ratio(orig_rate, target_rate)
+    blocks = 1 << int(np.ceil(np.log2(max(1.0, (n_in + 16) / step_in))))  # power of two, some zero padding
+    n_pad, n_pad_out = step_in * blocks, step_out * blocks
+    spectrum = np.fft.rfft(x, n_pad)
+    keep = min(len(spectrum), n_pad_out // 2 + 1)
+    out_spec = np.zeros(n_pad_out // 2 + 1, dtype=complex)
     out_spec[:keep] = spectrum[:keep]
-    if n_out % 2 == 0 and keep == n_out // 2 + 1:
+    if keep == len(spectrum) and n_pad % 2 == 0:
+        out_spec[keep - 1] *= 0.5  # split the old Nyquist bin between its two mirror images
+    if keep == n_pad_out // 2 + 1 and n_pad_out % 2 == 0:
         out_spec[-1] = out_spec[-1].real  # the Nyquist bin of an even-length real signal is real
-    y = np.fft.irfft(out_spec, n_out) * (n_out / n_in)
-    return y.astype(np.float32)
+    y = np.fft.irfft(out_spec, n_pad_out) * (n_pad_out / n_pad)
+    return y[:n_out].astype(np.float32)
+
+
+def _rate_ratio(orig_rate: int, target_rate: int) -> tuple[int, int]:
+    """Smallest (input, output) block lengths with the same duration at the two rates."""
+    g = math.gcd(int(orig_rate), int(target_rate))
+    return int(orig_rate) // g, int(target_rate) // g

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mmzoo.data.audio import audio_value, resample
+from mmzoo.data.audio import audio_value
 from mmzoo.data.base import (
     DEFAULT_FRACTIONS,
     ExampleDataset,
@@ -33,69 +33,17 @@ from mmzoo.data.base import (
 )
 from mmzoo.data.cache import build_once, load_arrays, read_meta
 from mmzoo.data.mnist import DIGIT_WORDS, load_mnist5k
+from mmzoo.data.speech_bank import SPEECH_LEVEL, bank_params, synthesize_bank
 from mmzoo.errors import DatasetError
 
 NAME = "av-digits"
-BANK_VERSION = 1
+BANK_VERSION = 2
 DEFAULT_VOICES = (
     "en+m1", "en+m3", "en+f2", "en+f4", "en-us+m2", "en-us+f1", "en-us+f3", "en-gb-scotland+m4",
     "en-gb-scotland+f5", "en-029+m5", "en-gb-x-rp+croak", "en-us-nyc+klatt2",
 )  # fmt: skip
 DEFAULT_RATES = (140, 175, 210, 250)
 DEFAULT_PITCHES = (35, 50, 65)
-SPEECH_LEVEL = 0.1  # RMS every utterance is normalised to before its per-example gain
-
-
-def speech_bank_params(
-    sample_rate: int, voices: Sequence[str], rates: Sequence[int], pitches: Sequence[int]
-) -> dict[str, Any]:
-    """The parameters that identify a speech bank (and name its cache entry)."""
-    return {
-        "words": list(DIGIT_WORDS),
-        "sample_rate": int(sample_rate),
-        "voices": list(voices),
-        "rates": [int(r) for r in rates],
-        "pitches": [int(p) for p in pitches],
-        "synthesizer": "espeak-ng",
-    }
-
-
-def synthesize_bank(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Say every word with every (voice, rate, pitch); return the utterances as flat int16 arrays.
-
-    Returns ``samples`` (all utterances concatenated, silence trimmed, at ``sample_rate``),
-    ``offsets`` ([n + 1], utterance i is ``samples[offsets[i]:offsets[i + 1]]``) and per-utterance
-    ``word``, ``voice``, ``rate``, ``pitch`` (indices into the params' lists / raw values).
-    """
-    from mmzoo.data.speech import get_synthesizer, trim_silence
-
-    synth = get_synthesizer()
-    clips, words, voices, rates, pitches = [], [], [], [], []
-    for v, voice in enumerate(params["voices"]):
-        for rate in params["rates"]:
-            for pitch in params["pitches"]:
-                for w, word in enumerate(params["words"]):
-                    raw = trim_silence(synth.speak(word, voice=voice, rate=rate, pitch=pitch))
-                    if len(raw) == 0:
-                        raise DatasetError(f"eSpeak NG produced silence for {word!r} with voice '{voice}'")
-                    wave = raw.astype(np.float32) / 32768.0
-                    wave = resample(wave, synth.sample_rate, params["sample_rate"])
-                    wave *= SPEECH_LEVEL / max(float(np.sqrt(np.mean(wave**2))), 1e-8)
-                    clips.append(np.clip(np.round(wave * 32767.0), -32768, 32767).astype(np.int16))
-                    words.append(w)
-                    voices.append(v)
-                    rates.append(rate)
-                    pitches.append(pitch)
-    offsets = np.zeros(len(clips) + 1, np.int64)
-    offsets[1:] = np.cumsum([len(c) for c in clips])
-    return {
-        "samples": np.concatenate(clips),
-        "offsets": offsets,
-        "word": np.asarray(words, np.int64),
-        "voice": np.asarray(voices, np.int64),
-        "rate": np.asarray(rates, np.int64),
-        "pitch": np.asarray(pitches, np.int64),
-    }
 
 
 class AVDigits(ExampleDataset):
@@ -123,9 +71,9 @@ class AVDigits(ExampleDataset):
         fractions: Mapping[str, float] | None = None,
         sample_rate: int = 16000,
         duration: float = 1.0,
-        snr_db: Sequence[float] = (-10.0, 10.0),
-        image_noise: float = 0.35,
-        occlusion: float = 0.6,
+        snr_db: Sequence[float] = (-15.0, 5.0),
+        image_noise: float = 0.2,
+        occlusion: float = 0.5,
         voices: Sequence[str] = DEFAULT_VOICES,
         rates: Sequence[int] = DEFAULT_RATES,
         pitches: Sequence[int] = DEFAULT_PITCHES,
@@ -139,7 +87,8 @@ class AVDigits(ExampleDataset):
         self.snr_db = _check_snr(snr_db)
         self.image_noise = _check_float_range("image_noise", image_noise, 0.0, 2.0)
         self.occlusion = _check_float_range("occlusion", occlusion, 0.0, 1.0)
-        self.bank_params = speech_bank_params(
+        self.bank_params = bank_params(
+            DIGIT_WORDS,
             self.sample_rate,
             _check_names("voices", voices),
             [_check_int_range("rates", r, 80, 450) for r in _check_list("rates", rates)],

@@ -61,6 +61,10 @@ class Synthesizer:
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_Synchronize.argtypes = []
         lib.espeak_Synchronize.restype = ctypes.c_int
+        self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)  # missing before espeak-ng 1.51
+        if self._set_seed is not None:
+            self._set_seed.argtypes = [ctypes.c_long]
+            self._set_seed.restype = None
         data_path = espeakng_loader.get_data_path().encode()
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT)
         if rate <= 0:
@@ -74,8 +78,14 @@ class Synthesizer:
 
     def _collect(self, wav, num_samples, _events) -> int:
         if wav and num_samples > 0:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+            self._chunks.append(np.frombuffer(ctypes.string_at(wav, 2 * num_samples), dtype=np.int16))
         return 0
+
+    def seed(self, value: int) -> None:
+        """Seed eSpeak NG's random generator (its other state still depends on earlier utterances)."""
+        if self._set_seed is not None:
+            with _lock:
+                self._set_seed(int(value))
 
     def speak(self, text: str, *, voice: str = "en", rate: int = 175, pitch: int = 50) -> np.ndarray:
         """Synthesize ``text`` and return int16 samples at :attr:`sample_rate` Hz.
