@@ -41,10 +41,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from mmzoo.errors import MmzooError
-    from mmzoo.outputs import EncoderOutput, ModelOutput
     from mmzoo.builder import create_dataset, create_model
+    from mmzoo.errors import MmzooError
     from mmzoo.listing import list_components, list_models
+    from mmzoo.outputs import EncoderOutput, ModelOutput
     from mmzoo.plugins import hookimpl
 
 

@@ -8,6 +8,7 @@ registry, checks parameters and dimensions before anything runs, composes a
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Collection, Mapping
@@ -171,26 +172,37 @@ def build_model(spec: dict, *, name: str | None = None, registry: Registry | Non
     from mmzoo.plugins import get_registry
 
     registry = registry or get_registry()
+    spec = copy.deepcopy(spec)
     used: dict[str, str] = {}
     encoders = {}
     for key, part in spec["encoders"].items():
         resolved = _resolve(registry, "encoder", part, f"{where}.encoders.{key}", requires)
         encoders[key] = _call(resolved, part, (), f"{where}.encoders.{key}", for_weights)
         _check_dim(encoders[key], f"{where}.encoders.{key} ({part['type']})")
+        _pin(part, encoders[key])
         used[resolved.dist] = _version(resolved.dist)
     input_dims = {key: enc.output_dim for key, enc in encoders.items()}
     fusion_at = f"{where}.fusion"
     resolved = _resolve(registry, "fusion", spec["fusion"], fusion_at, requires)
     fusion = _call(resolved, spec["fusion"], (input_dims,), fusion_at, for_weights)
     _check_dim(fusion, f"{fusion_at} ({spec['fusion']['type']})")
+    _pin(spec["fusion"], fusion)
     used[resolved.dist] = _version(resolved.dist)
     _check_tokens(fusion, encoders, spec, where)
     head_at = f"{where}.head"
     resolved = _resolve(registry, "head", spec["head"], head_at, requires)
     head = _call(resolved, spec["head"], (fusion.output_dim,), head_at, for_weights)
+    _pin(spec["head"], head)
     used[resolved.dist] = _version(resolved.dist)
     _check_fusion_head(fusion, head, spec, where)
     return MultimodalModel(encoders, fusion, head, spec=spec, name=name, requires=dict(sorted(used.items())))
+
+
+def _pin(part_spec: dict, part: Any) -> None:
+    """Record what a part resolved (e.g. the commit of a Hub revision) so a saved spec rebuilds it exactly."""
+    resolved = getattr(part, "resolved_params", None)
+    if isinstance(resolved, Mapping):
+        part_spec.update(copy.deepcopy(dict(resolved)))
 
 
 def _build_part_of(model, part: str, spec: dict, registry: Registry, where: str):

@@ -47,10 +47,12 @@ def component_rows(kind: str, pattern: str = "*") -> list[dict]:
                              "description": c.description, "family": False})
     for fam in registry.families[kind]:
         base = {"kind": kind, "modality": fam.modality, "dist": fam.dist, "description": fam.description}
+        members = []
         if reaches_into(pattern, fam.prefix):
-            rows.extend({**base, "name": n, "family": False, "description": ""}
-                        for n in fam.member_names() if fnmatch.fnmatchcase(n, pattern))
-        elif fnmatch.fnmatchcase(fam.name, pattern) or fnmatch.fnmatchcase(fam.prefix, pattern):
+            members = [n for n in fam.member_names() if fnmatch.fnmatchcase(n, pattern)]
+            rows.extend({**base, "name": n, "family": False, "description": ""} for n in members)
+        if not members and (fnmatch.fnmatchcase(fam.name, pattern) or fnmatch.fnmatchcase(fam.prefix, pattern)):
+            # a family with no listable member here (e.g. nothing cached) is still shown
             rows.append({**base, "name": fam.name, "family": True})
     return sorted(rows, key=lambda r: r["name"])
 

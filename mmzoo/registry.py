@@ -251,9 +251,11 @@ class Registry:
         """Sorted names of one kind; a family shows as ``prefix*`` unless ``pattern`` reaches into it."""
         found = {n for n in self.components[kind] if fnmatch.fnmatchcase(n, pattern)}
         for fam in self.families[kind]:
+            members = []
             if reaches_into(pattern, fam.prefix):
-                found.update(n for n in fam.member_names() if fnmatch.fnmatchcase(n, pattern))
-            elif fnmatch.fnmatchcase(fam.name, pattern) or fnmatch.fnmatchcase(fam.prefix, pattern):
+                members = [n for n in fam.member_names() if fnmatch.fnmatchcase(n, pattern)]
+                found.update(members)
+            if not members and (fnmatch.fnmatchcase(fam.name, pattern) or fnmatch.fnmatchcase(fam.prefix, pattern)):
                 found.add(fam.name)
         return sorted(found)
 

@@ -131,7 +131,7 @@ def check_encoder(
     """Check an encoder end to end on raw ``examples`` and return the built encoder.
 
     Without ``examples``, :func:`default_examples` of ``modality`` are used (taken from the
-    registry for a registered name, else from the encoder's ``modality`` attribute; vector
+    encoder's ``modality`` attribute, else from the registry for a registered name; vector
     examples use its ``in_dim``). ``batch_independent`` checks that each example gets the same
     features alone as inside the (padded) batch, in eval mode. ``allow_no_grad`` lists
     ``fnmatch`` patterns of parameter names allowed to get no gradient.
@@ -143,7 +143,8 @@ def check_encoder(
         f"{label}: encoders need a preprocess(examples) method"
     )
     if examples is None:
-        modality = modality or registered or getattr(encoder, "modality", None)
+        # the encoder knows its own modality best (a family like hf/ registers "text|audio")
+        modality = modality or getattr(encoder, "modality", None) or registered
         assert modality, f"{label}: pass examples= or modality= so the kit knows what raw inputs to give"
         in_dim = getattr(encoder, "in_dim", None) or getattr(encoder, "input_dim", None)
         examples = default_examples(modality, in_dim=in_dim)

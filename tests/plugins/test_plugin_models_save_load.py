@@ -41,7 +41,6 @@ def test_the_commit_loaded_from_the_cache_is_reported(cached_tiny_bert):
     assert build_hf_encoder(cached_tiny_bert, revision="main").resolved_params == {"revision": COMMIT}
 
 
-@pytest.mark.xfail(strict=True, reason="the builder must merge an encoder's resolved_params into model.spec")
 def test_saved_configs_pin_the_resolved_revision(cached_tiny_bert, tmp_path):
     spec = {"encoders": {"text": {"type": f"hf/{cached_tiny_bert}"}}, "fusion": {"type": "concat"},
             "head": {"type": "classification", "num_classes": 2}}
