@@ -85,7 +85,7 @@ def test_builtin_parts_compose_train_and_round_trip(fusion, head, tmp_path):
 
 def test_film_with_a_wrong_key_fails_at_build_time_with_the_spec_path():
     spec = spec_for({"type": "film", "condition": "txt", "target": "image"}, "classification")
-    with pytest.raises(BuildError, match=r"fusion \(film\).*'condition' is 'txt'.*Did you mean 'text'\?"):
+    with pytest.raises(BuildError, match=r"spec\.fusion: fusion 'film': 'condition' is 'txt'.*Did you mean 'text'\?"):
         mmzoo.create_model(spec)
 
 
