@@ -69,6 +69,8 @@ class TargetParser:
     def parse(self, table: Table, row: int) -> Any:
         """The target of ``row``: int, float or list of floats; DatasetError naming file, line, column."""
         value = table.rows[row].get(self.column)
+        if value is None or (isinstance(value, str) and not value.strip() and self.kind != "list"):
+            raise DatasetError(f"{table.where(row, self.column)}: missing target")
         try:
             if self.kind == "int":
                 index = parse_int(value)
