@@ -131,13 +131,16 @@ class AVDigits(ExampleDataset):
         arrays = self._arrays
         g = int(self.indices[i])
         target = int(arrays["labels"][g])
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, g, 0xA7D1]))
-        utterance = int(rng.choice(self._by_word[target]))
+        # One random stream per decision, so that e.g. changing the image noise leaves the audio as it was.
+        pairing, image_rng, audio_rng = (
+            np.random.default_rng(np.random.SeedSequence([self.seed, g, 0xA7D1, k])) for k in range(3)
+        )
+        utterance = int(pairing.choice(self._by_word[target]))
         start, stop = arrays["offsets"][utterance], arrays["offsets"][utterance + 1]
         speech = np.asarray(arrays["samples"][start:stop], np.float32) / 32768.0
         return {
-            "image": corrupt_image(arrays["images"][g], rng, self.image_noise, self.occlusion),
-            "audio": audio_value(self._place_speech(speech, rng), self.sample_rate),
+            "image": corrupt_image(arrays["images"][g], image_rng, self.image_noise, self.occlusion),
+            "audio": audio_value(self._place_speech(speech, audio_rng), self.sample_rate),
             "target": target,
         }
 

@@ -94,6 +94,12 @@ def test_corruption_follows_the_parameters():
         speech = clean[i]["audio"]["array"]
         noise = noisy[i]["audio"]["array"] - speech
         assert np.std(noise) > 0.5 * np.sqrt(np.mean(speech**2))
+    # each modality has its own random stream: corrupting one differently leaves the other unchanged
+    quiet_image = av_digits("val", limit=10, image_noise=0.0, occlusion=0.0)
+    loud_audio = av_digits("val", limit=10, snr_db=(-20, -20))
+    for i in range(10):
+        assert np.array_equal(quiet_image[i]["audio"]["array"], noisy[i]["audio"]["array"])
+        assert np.array_equal(loud_audio[i]["image"], noisy[i]["image"])
     same_digit = [ex for ex in av_digits("train", limit=200) if ex["target"] == 3][:2]
     assert not np.array_equal(same_digit[0]["audio"]["array"], same_digit[1]["audio"]["array"])
 
