@@ -141,3 +141,34 @@ def test_create_model_on_arbitrary_dicts_raises_only_mmzoo_errors(data):
             mmzoo.create_model(data)
         except MmzooError:
             pass
+
+
+# ----- property: well-formed specs of builtin parts with arbitrary parameter values ------------
+param_values = st.one_of(st.none(), st.booleans(), st.integers(-3, 600), st.floats(-2, 2, allow_nan=False),
+                         st.text(max_size=4), st.lists(st.integers(-2, 40), max_size=3))
+encoder_specs = st.one_of(
+    st.fixed_dictionaries({"type": st.just("mlp")}, optional={"in_dim": param_values, "output_dim": param_values,
+                                                              "hidden_dims": param_values, "dropout": param_values}),
+    st.fixed_dictionaries({"type": st.just("cnn")}, optional={"in_channels": param_values, "channels": param_values,
+                                                              "image_size": param_values, "output_dim": param_values}),
+    st.fixed_dictionaries({"type": st.just("byte-gru")}, optional={"hidden_dim": param_values,
+                                                                   "max_length": param_values}),
+)
+fusion_specs = st.fixed_dictionaries(
+    {"type": st.sampled_from(["concat", "sum", "gated", "attention", "cross-attention", "bilinear", "film",
+                              "project"])},
+    optional={"dim": param_values, "heads": param_values, "rank": param_values, "condition": param_values})
+head_specs = st.fixed_dictionaries(
+    {"type": st.sampled_from(["classification", "multilabel", "regression", "contrastive"])},
+    optional={"num_classes": param_values, "num_labels": param_values, "num_outputs": param_values,
+              "temperature": param_values})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["image", "text", "vec"]), encoder_specs, min_size=1, max_size=3),
+       fusion_specs, head_specs)
+def test_builtin_specs_with_arbitrary_parameters_fail_only_with_mmzoo_errors(encoders, fusion, head):
+    try:
+        mmzoo.create_model({"encoders": encoders, "fusion": fusion, "head": head})
+    except MmzooError as exc:
+        assert str(exc).startswith("spec"), str(exc)
