@@ -2,7 +2,8 @@
 
 Batches are built in DataLoader workers by the model's ``collator`` (each encoder's ``preprocess``).
 Every batch is preprocessed under a seed derived from (seed, epoch, its first index), so any
-randomness in preprocessing is the same whichever worker builds the batch, and after a resume.
+randomness in preprocessing is the same whichever worker builds the batch, and after a resume
+(see :class:`SeededCollate`).
 The loader yields ``(num_examples, batch)``.
 """
 
@@ -111,8 +112,15 @@ def seed_cpu_rngs(seed: int) -> None:
 
 
 class SeededCollate:
-    """``collate_fn``: seeds the RNGs for the batch (restoring them in the main process), runs the
-    model's collator and returns ``(num_examples, batch)``. Picklable when the collator is."""
+    """``collate_fn``: runs the model's collator under the batch's seed and returns
+    ``(num_examples, batch)``. Picklable when the collator is.
+
+    In a worker process the torch, numpy and python RNGs are all seeded per batch. In the main
+    process (``num_workers: 0``) only torch's CPU generator is seeded, and restored afterwards so the
+    model's own randomness (dropout) is untouched; numpy's and python's global streams are left to run
+    (they are checkpointed), because saving and restoring numpy's state costs more than a small
+    model's whole step.
+    """
 
     def __init__(self, collator: Callable[[list[Any]], Any]) -> None:
         self.collator = collator
@@ -123,9 +131,12 @@ class SeededCollate:
         if get_worker_info() is not None:
             seed_cpu_rngs(key)
             return len(examples), self.collator(examples)
-        with preserved_rng():
-            seed_cpu_rngs(key)
+        state = torch.get_rng_state()
+        try:
+            torch.default_generator.manual_seed(key)
             return len(examples), self.collator(examples)
+        finally:
+            torch.set_rng_state(state)
 
 
 def worker_init(worker_id: int) -> None:

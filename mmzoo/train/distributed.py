@@ -65,6 +65,13 @@ class DistContext:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
+    def all_reduce_sum_async(self, tensor: torch.Tensor) -> Any:
+        """Start summing ``tensor`` over ranks in place; returns a handle to ``wait()`` on (None in a
+        world of one, where there is nothing to wait for)."""
+        if not self.is_distributed:
+            return None
+        return dist.all_reduce(tensor, op=dist.ReduceOp.SUM, async_op=True)
+
     def raise_if_any(self, message: str | None, error_type: type[Exception] = ConfigError) -> None:
         """Raise on every rank when rank 0 found a problem that only it checked (no hang on the others)."""
         message = self.broadcast_object(message)
@@ -150,7 +157,8 @@ def launch_local(nproc: int, cli_args: list[str]) -> int:
 
     if "OMP_NUM_THREADS" not in os.environ:  # share the cores between ranks instead of oversubscribing
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    # The launcher's own log lines would repeat what rank 0 already reported; failures are summarised below.
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     logs = tempfile.TemporaryDirectory(prefix="mmzoo-launch-")
     config = LaunchConfig(
         min_nodes=1,

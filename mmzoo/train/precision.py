@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
 import torch
 
 from mmzoo.errors import ConfigError
 
+_NO_CONTEXT = contextlib.nullcontext()
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -23,10 +23,8 @@ class Precision:
         self.dtype = _DTYPES.get(mode)
         self.scaler = torch.amp.GradScaler(device.type, enabled=mode == "fp16")
 
-    @contextlib.contextmanager
-    def autocast(self) -> Iterator[None]:
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """``torch.autocast`` for the device type, or a no-op context for fp32."""
         if self.dtype is None:
-            yield
-        else:
-            with torch.autocast(self.device_type, dtype=self.dtype):
-                yield
+            return _NO_CONTEXT
+        return torch.autocast(self.device_type, dtype=self.dtype)

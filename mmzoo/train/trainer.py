@@ -53,6 +53,8 @@ from mmzoo.train.rundir import (
 )
 from mmzoo.train.signals import GracefulStop
 
+_NO_CONTEXT = contextlib.nullcontext()
+
 
 class NonFiniteLossError(MmzooError):
     """The training loss became NaN or infinite; the run stopped before applying that step."""
@@ -140,6 +142,7 @@ class Trainer:
         if self.plan.resume_from is not None:
             self._load(self.plan.resume_from)
         self.forward_module = self._wrap()
+        self._move_batches = self.device.type != "cpu"  # DataLoader batches are already on the CPU
         self._write_start_files()
 
     # --- setup ----------------------------------------------------------------------------------
@@ -240,7 +243,7 @@ class Trainer:
         if self.batches_done >= self.batches_per_epoch:
             self.epoch, self.batches_done = self.epoch + 1, 0
 
-    def _wrap(self) -> nn.Module:
+    def _wrap(self) -> Callable[[Any], torch.Tensor | None]:
         compile_config = self.config.compile
         if compile_config is not None:
             self.model.compile(
@@ -251,7 +254,7 @@ class Trainer:
             )
         self.ddp = None
         if not self.ctx.is_distributed:
-            return LossOnly(self.model)
+            return lambda batch: self.model(batch).loss
         import inspect
 
         from torch.nn.parallel import DistributedDataParallel
@@ -408,12 +411,12 @@ class Trainer:
     def _optimizer_step(self, micro: list[tuple[int, Any]]) -> tuple[float, int, bool]:
         total = sum(count for count, _ in micro)
         scaler = self.precision.scaler
-        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        non_blocking = self.device.type == "cuda"
+        losses: list[torch.Tensor] = []
         for index, (count, batch) in enumerate(micro):
-            batch = move_to_device(batch, self.device, non_blocking)
+            if self._move_batches:
+                batch = move_to_device(batch, self.device, self.device.type == "cuda")
             last = index == len(micro) - 1
-            with self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext():
+            with self.ddp.no_sync() if self.ddp is not None and not last else _NO_CONTEXT:
                 with self.precision.autocast():
                     loss = self.forward_module(batch)
                 if loss is None:
@@ -421,13 +424,12 @@ class Trainer:
                         "model: the model returned no loss for a training batch; the training data "
                         "needs a 'target' for this head"
                     )
+                losses.append(loss.detach())
+                if last:  # the step's statistics travel while the backward pass runs
+                    stats = self._start_stats(losses, [c for c, _ in micro], total)
                 weighted = loss if count == total else loss * (count / total)
                 scaler.scale(weighted).backward()
-            loss_sum += loss.detach().double() * count
-        stats = torch.stack(
-            [loss_sum, loss_sum.new_tensor(total), loss_sum.new_tensor(float(self.stop.requested))]
-        )
-        loss_total, examples, stops = self.ctx.all_reduce_sum(stats).tolist()
+        loss_total, examples, stop_requested = self._finish_stats(stats)
         if not math.isfinite(loss_total):
             self._non_finite(loss_total)
         if self.config.optim.clip_grad_norm is not None:
@@ -437,6 +439,28 @@ class Trainer:
         scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        return loss_total, examples, stop_requested
+
+    def _start_stats(self, losses: list[torch.Tensor], counts: list[int], total: int) -> Any:
+        """Begin the per-step all-reduce of (loss sum, examples, stop requests); one process with one
+        micro-batch needs no tensor at all."""
+        stop = float(self.stop.requested)
+        if self.ddp is None and len(losses) == 1:
+            return losses[0], total, stop
+        weights = torch.tensor(counts, dtype=torch.float64, device=self.device)
+        loss_sum = (torch.stack(losses).double() * weights).sum()
+        stats = torch.stack([loss_sum, loss_sum.new_tensor(total), loss_sum.new_tensor(stop)])
+        return stats, self.ctx.all_reduce_sum_async(stats)
+
+    @staticmethod
+    def _finish_stats(pending: Any) -> tuple[float, int, bool]:
+        if len(pending) == 3:
+            loss, total, stop = pending
+            return loss.item() * total, total, stop > 0
+        stats, work = pending
+        if work is not None:
+            work.wait()
+        loss_total, examples, stops = stats.tolist()
         return loss_total, int(examples), stops > 0
 
     def _after_step(self, epoch_end: bool, stopping: bool) -> None:

@@ -36,14 +36,22 @@ def weights(tmp_path, name):
 def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(toy_site, tmp_path):
     """Per-rank batch 4 on 2 ranks vs batch 8 on one: DistributedSampler gives rank r the r-th of every
     pair of the epoch's permutation, so each global batch holds the same examples; DDP averages the
-    two ranks' mean gradients, which is the mean over the 8. The CNN's token projection gets no
-    gradient (concat uses pooled features), so DDP must also detect the unused parameters."""
-    common = {"optim__steps": 7, "data__train": {"dataset": "toy-blobs", "params": {"size": 48}}}
+    two ranks' mean gradients, which is the mean over the 8. A plugin encoder has a trainable layer
+    its forward never uses, so DDP must also detect the unused parameters."""
+    spec = {**TINY_SPEC, "encoders": {**TINY_SPEC["encoders"], "vec": {"type": "toy-vec-spare"}}}
+    common = {
+        "optim__steps": 7,
+        "data__train": {"dataset": "toy-blobs", "params": {"size": 48}},
+        "model": spec,
+    }
     one = train_cli(tmp_path, toy_site, "one", 1, data__batch_size=8, **common)
     two = train_cli(tmp_path, toy_site, "two", 2, data__batch_size=4, **common)
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr
-    assert "trainable parameters get no gradient (encoders.img.token_norm.weight" in two.stderr
+    assert (
+        "trainable parameters get no gradient (encoders.vec.spare.weight, encoders.vec.spare.bias)"
+        in two.stderr
+    )
     assert max_abs_diff(weights(tmp_path, "one"), weights(tmp_path, "two")) < 1e-6
     assert json.loads((tmp_path / "two" / "run.json").read_text())["world_size"] == 2
     assert json.loads((tmp_path / "two" / "run.json").read_text())["backend"] == "gloo"

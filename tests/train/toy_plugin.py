@@ -1,5 +1,5 @@
-"""A real plugin distribution (entry point + hook) that registers small synthetic datasets for the
-trainer tests. Its sources are written into a temporary site directory by the fixtures."""
+"""A real plugin distribution (entry point + hook) that registers small synthetic datasets (and one
+encoder) for the trainer tests. Its sources are written into a temporary site directory by the fixtures."""
 
 HOOKS = """
 import mmzoo
@@ -11,6 +11,33 @@ def mmzoo_register_components(registry):
                          description="synthetic vector + 8x8 image classification (trainer tests)")
     registry.add_dataset("toy-pairs", "mmzoo_train_toys_data:ToyPairs",
                          description="synthetic vector pairs for contrastive training (trainer tests)")
+    registry.add_encoder("toy-vec-spare", "mmzoo_train_toys_parts:SpareVectorEncoder", modality="vector",
+                         description="a vector encoder with a trainable layer its forward never uses")
+"""
+
+PARTS = """
+import numpy as np
+import torch
+from torch import nn
+
+
+class SpareVectorEncoder(nn.Module):
+    \"\"\"Linear features of a vector; ``spare`` is trainable but unused (like an optional branch a
+    config switched off): DDP must find it without being told.\"\"\"
+
+    modality = "vector"
+
+    def __init__(self, in_dim=8, output_dim=16):
+        super().__init__()
+        self.output_dim = output_dim
+        self.net = nn.Linear(in_dim, output_dim)
+        self.spare = nn.Linear(in_dim, output_dim)
+
+    def preprocess(self, examples):
+        return torch.from_numpy(np.stack([np.asarray(e, np.float32) for e in examples]))
+
+    def forward(self, x):
+        return torch.tanh(self.net(x))
 """
 
 DATA = '''
@@ -56,6 +83,6 @@ class ToyPairs(ToyBlobs):
         return {"a": item["vec"], "b": other.astype(np.float32)}
 '''
 
-MODULES = {"mmzoo_train_toys": HOOKS, "mmzoo_train_toys_data": DATA}
+MODULES = {"mmzoo_train_toys": HOOKS, "mmzoo_train_toys_data": DATA, "mmzoo_train_toys_parts": PARTS}
 ENTRY_POINTS = {"toys": "mmzoo_train_toys"}
 DIST = "mmzoo-train-toys"
