@@ -8,7 +8,7 @@ from typing import Any
 
 from mmzoo.train.checkpoint import atomic_write
 
-_SKIP = {"step", "epoch", "split", "elapsed_s", "world_size"}
+_SKIP = {"step", "epoch", "split", "elapsed_s", "world_size", "examples", "eval_num_examples"}
 
 
 def plot_curves(records: Sequence[dict[str, Any]], path: Path, title: str | None = None) -> Path | None:

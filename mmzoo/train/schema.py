@@ -271,10 +271,14 @@ class Section(Validator):
 def plural(validator: Validator) -> str:
     """How a list's items are described: "strings", "floats in [0, 1]"."""
     text = validator.expected
-    for singular, many in (("a non-empty string", "non-empty strings"), ("a string", "strings"),
-                           ("float", "floats"), ("int", "ints")):
+    for singular, many in (
+        ("a non-empty string", "non-empty strings"),
+        ("a string", "strings"),
+        ("float", "floats"),
+        ("int", "ints"),
+    ):
         if text.startswith(singular):
-            return many + text[len(singular):]
+            return many + text[len(singular) :]
     return text
 
 

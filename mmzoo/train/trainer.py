@@ -72,6 +72,7 @@ class TrainResult:
     stopped_by: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     checkpoint: Path | None = None
+    eval_examples: int | None = None
 
 
 def train(config: TrainConfig, *, hooks: Sequence[Callable[[Trainer], None]] = ()) -> TrainResult:
@@ -137,6 +138,7 @@ class Trainer:
         self.step, self.epoch, self.batches_done = 0, 0, 0
         self.best: dict[str, Any] | None = None
         self.last_eval: dict[str, float] = {}
+        self.eval_examples: int | None = None
         self.last_saved: tuple[int, Path] | None = None
         self._rng_state: dict[str, Any] | None = None
         if self.plan.resume_from is not None:
@@ -222,6 +224,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.best = state.get("best")
         self.last_eval = dict(state.get("last_eval") or {})
+        self.eval_examples = state.get("eval_examples")
         self.last_saved = (self.step, path)
         same_layout = (
             state["world_size"] == self.ctx.world_size and state["batch_size"] == self.config.data.batch_size
@@ -494,9 +497,17 @@ class Trainer:
             self.model, self.eval_loader, self.ctx, precision=self.precision, device=self.device
         )
         self._set_train_mode()
+        self.eval_examples = int(metrics.pop("num_examples"))
         self.last_eval = metrics
-        self.log.write({"step": self.step, "split": "eval", **{f"eval_{k}": v for k, v in metrics.items()}})
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "num_examples")
+        self.log.write(
+            {
+                "step": self.step,
+                "split": "eval",
+                "examples": self.eval_examples,
+                **{f"eval_{k}": v for k, v in metrics.items()},
+            }
+        )
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
         self._message(f"step {self.step} eval: {shown}")
         self._plot()
         name = self.config.best_metric
@@ -535,6 +546,7 @@ class Trainer:
                 "rng": rng_states,
                 "best": self.best,
                 "last_eval": self.last_eval,
+                "eval_examples": self.eval_examples,
                 "config": self.config.to_dict(),
                 "mmzoo_version": _mmzoo_version(),
             }
@@ -587,8 +599,6 @@ class Trainer:
                 "world_size": self.ctx.world_size,
                 **{f"eval_{k}": v for k, v in self.last_eval.items()},
             }
-            if self.best:
-                final["best_step"] = self.best["step"]
             self.log.write(final)
             self._plot()
             self._message(f"done: {self.step} steps; model saved to {self.run_dir / MODEL_DIR}")
@@ -600,19 +610,22 @@ class Trainer:
             completed=True,
             metrics=self.last_eval,
             checkpoint=path,
+            eval_examples=self.eval_examples,
         )
 
     def _save_model(self) -> None:
         data = self.config.data
         datasets = list(dict.fromkeys([data.train.dataset] + ([data.eval.dataset] if data.eval else [])))
         extra = {
-            "metrics": {k: v for k, v in self.last_eval.items()},
+            "metrics": dict(self.last_eval),
             "datasets": datasets,
             "training": {
                 "steps": self.step,
                 "world_size": self.ctx.world_size,
                 "precision": self.config.precision,
+                "eval_dataset": data.eval.dataset if data.eval else None,
                 "eval_split": data.eval.split if data.eval else None,
+                "eval_examples": self.eval_examples,
             },
         }
         target = self.run_dir / MODEL_DIR
