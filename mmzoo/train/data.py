@@ -140,8 +140,11 @@ class SeededCollate:
 
 
 def worker_init(worker_id: int) -> None:
-    """DataLoader worker setup: Ctrl-C is the main process's to handle; seed numpy/python per worker."""
+    """DataLoader worker setup: stop signals are the main process's to handle (torchrun signals a rank's
+    whole process group; a worker killed mid-step would take the rank down before it checkpoints), and
+    the main process shuts its workers down itself. Seed numpy/python per worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -1,4 +1,10 @@
-"""SIGTERM / SIGINT: ask the loop to stop after the current step (a second Ctrl-C stops at once)."""
+"""SIGTERM / SIGINT: ask the loop to stop after the current step (a second Ctrl-C stops at once).
+
+Under a launcher (torchrun, ``--nproc``) the launcher forwards the signals it receives to each rank's
+process group and kills ranks that have not finished after its shutdown timeout; there a repeated
+signal changes nothing, so a signal that reaches a rank twice (from a terminal and from the launcher)
+cannot cut its checkpoint short.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,9 @@ class GracefulStop:
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self) -> None:
+    def __init__(self, escalate: bool = True) -> None:
         self.signum: int | None = None
+        self.escalate = escalate
         self._previous: dict[int, Any] = {}
 
     @property
@@ -22,7 +29,7 @@ class GracefulStop:
         return self.signum is not None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None and signum == signal.SIGINT:
+        if self.signum is not None and signum == signal.SIGINT and self.escalate:
             raise KeyboardInterrupt  # the second Ctrl-C: the user does not want to wait
         if self.signum is None:
             self.signum = signum

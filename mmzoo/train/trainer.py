@@ -35,7 +35,7 @@ from mmzoo.train.data import (
     seed_cpu_rngs,
     train_loader,
 )
-from mmzoo.train.distributed import DistContext, setup_distributed
+from mmzoo.train.distributed import DistContext, setup_distributed, under_launcher
 from mmzoo.train.evaluate import evaluate
 from mmzoo.train.metrics import MetricsLog, read_metrics
 from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, reset_base_lrs
@@ -375,7 +375,7 @@ class Trainer:
         self._set_train_mode()
         self._window = [0.0, 0, 0.0]  # loss sum, examples, seconds
         try:
-            with GracefulStop() as stop:
+            with GracefulStop(escalate=not under_launcher()) as stop:
                 self.stop = stop
                 while self.step < self.total_steps:
                     stopped = self._run_epoch()

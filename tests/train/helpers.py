@@ -77,9 +77,12 @@ def run_cli(
     )
 
 
-def popen_cli(args: list[str], site: Path, cwd: Path, **env: str) -> subprocess.Popen:
+def popen_cli(
+    args: list[str], site: Path, cwd: Path, start_new_session: bool = False, **env: str
+) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "mmzoo", *args],
+        start_new_session=start_new_session,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

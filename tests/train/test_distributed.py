@@ -106,7 +106,10 @@ def test_a_mistake_inside_the_ranks_is_reported_once(toy_site, tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_to_the_launcher_checkpoints_every_rank_and_resume_is_exact(toy_site, tmp_path):
+    """The launcher signals each rank's process group, DataLoader workers included: the ranks finish
+    the step, rank 0 checkpoints, and the resumed run ends bit-exactly where an uninterrupted one does."""
     changes = {
+        "data__num_workers": 1,
         "optim__steps": 30,
         "data__batch_size": 4,
         "save_every": 100,
@@ -140,3 +143,32 @@ def test_sigterm_to_the_launcher_checkpoints_every_rank_and_resume_is_exact(toy_
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming at step {steps[-1][0]}" in resumed.stderr
     assert max_abs_diff(weights(tmp_path, "whole"), weights(tmp_path, "parted")) == 0.0
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_process_group_stops_every_rank_cleanly(toy_site, tmp_path):
+    """Ctrl-C sends SIGINT to the launcher and the ranks at once, and the launcher forwards it again:
+    every rank still finishes its step and rank 0 writes one checkpoint."""
+    import os
+
+    changes = {
+        "optim__steps": 400,
+        "save_every": 1000,
+        "data__train": {"dataset": "toy-blobs", "params": {"size": 48, "delay": 0.01}},
+    }
+    config = write_yaml(tmp_path / "run.yaml", toy_config(tmp_path / "run", **changes))
+    proc = popen_cli(["train", str(config), "--nproc", "2"], toy_site, tmp_path, start_new_session=True)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and any(r.get("step", 0) >= 2 for r in read_metrics(metrics)):
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    assert "KeyboardInterrupt" not in stderr and "Traceback" not in stderr, stderr
+    assert "stopped by SIGINT" in stderr
+    steps = ckpt.CheckpointManager(tmp_path / "run" / "checkpoints", 9).steps()
+    assert len(steps) == 1 and steps[0][0] < 400
+    assert ckpt.load_state(steps[0][1])["world_size"] == 2
