@@ -188,3 +188,19 @@ def test_bad_files(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_the_documented_reference_config_is_valid():
+    """The run.yaml reference in mmzoo.train's docstring is a config that validates as written."""
+    import textwrap
+
+    import yaml
+
+    import mmzoo.train
+
+    doc = mmzoo.train.__doc__
+    block = doc.split("with a did-you-mean)::\n", 1)[1].split("\nThe run directory", 1)[0]
+    raw = yaml.safe_load(textwrap.dedent(block))
+    config = validate_config(raw)
+    assert config.model.name == "digits-av-gated" and config.optim.freeze == ["encoders.image"]
+    assert config.data.eval.split == "val" and config.optim.epochs == 3

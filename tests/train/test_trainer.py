@@ -235,3 +235,25 @@ def test_setup_mistakes_are_located(toys, tmp_path, changes, error, message):
     with pytest.raises(error) as info:
         run(tmp_path, **changes)
     assert message in str(info.value)
+
+
+def test_contrastive_image_text_model_trains_without_targets(tmp_path):
+    """A head that needs no target (CLIP-style) on the real image-caption set; its retrieval metrics
+    are evaluated and land in the saved model's metrics."""
+    config = validate_config(
+        {
+            "model": "image-text-clip-tiny",
+            "data": {
+                "train": {"dataset": "digit-captions", "params": {"limit": 48}},
+                "eval": {"dataset": "digit-captions", "split": "val", "params": {"limit": 16}},
+                "batch_size": 8,
+            },
+            "optim": {"lr": 1e-3, "steps": 3},
+            "output_dir": str(tmp_path / "clip"),
+        }
+    )
+    result = train(config)
+    assert result.completed and math.isfinite(result.metrics["loss"])
+    assert 0.0 <= result.metrics["recall@1"] <= 1.0 and result.eval_examples == 16
+    saved = json.loads((tmp_path / "clip" / "model" / "config.json").read_text())
+    assert saved["name"] == "image-text-clip-tiny" and "recall@1" in saved["metrics"]
