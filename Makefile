@@ -37,7 +37,7 @@ lint: setup
 
 demo: setup
 	$(VENV)/bin/mmzoo list
-	$(PY) -m mmzoo.demo
+	$(PY) -m mmzoo.train.demo
 
 bench: setup
 	$(PY) bench/run.py
