@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import signal
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, get_worker_info
 
 from mmzoo.errors import ConfigError, MmzooError
-from mmzoo.train.config import SplitConfig
+from mmzoo.train.config import DataConfig, SplitConfig
 from mmzoo.train.sampler import ResumableDistributedSampler, ShardSampler
 
 
@@ -140,11 +142,15 @@ class SeededCollate:
 
 
 def worker_init(worker_id: int) -> None:
-    """DataLoader worker setup: stop signals are the main process's to handle (torchrun signals a rank's
-    whole process group; a worker killed mid-step would take the rank down before it checkpoints), and
-    the main process shuts its workers down itself. Seed numpy/python per worker."""
+    """DataLoader worker setup. Stop signals are the main process's to handle: torchrun signals a rank's
+    whole process group, a terminal's Ctrl-C reaches the foreground group, schedulers signal every
+    process of a job, and a worker killed mid-step would take its rank down before the rank checkpoints.
+    So the worker leaves the group and ignores SIGINT/SIGTERM; the trainer shuts its workers down itself
+    (:func:`close_loader`), and a worker exits by itself when its parent dies. Seed numpy/python."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
@@ -239,6 +245,14 @@ def eval_loader(
     )
 
 
+def close_loader(loader: DataLoader | None) -> None:
+    """Stop a loader's persistent worker processes now rather than at garbage collection."""
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+        loader._iterator = None
+
+
 def move_to_device(value: Any, device: torch.device, non_blocking: bool = False) -> Any:
     """Tensors in nested dicts/lists/tuples moved to ``device``; anything else unchanged."""
     if isinstance(value, torch.Tensor):
@@ -249,3 +263,53 @@ def move_to_device(value: Any, device: torch.device, non_blocking: bool = False)
         moved = [move_to_device(v, device, non_blocking) for v in value]
         return type(value)(moved) if isinstance(value, tuple) and not hasattr(value, "_fields") else moved
     return value
+
+
+@dataclass
+class Loaders:
+    """The datasets and loaders of a run, and its epoch geometry on this rank."""
+
+    train_set: Any
+    eval_set: Any | None
+    train: DataLoader
+    sampler: ResumableDistributedSampler
+    eval: DataLoader | None
+    batches_per_epoch: int
+
+
+def build_loaders(
+    data: DataConfig, collator: Callable, *, seed: int, rank: int, world_size: int, pin_memory: bool
+) -> Loaders:
+    """Datasets from ``data``, the resumable training loader and the sharded evaluation loader."""
+    train_set = build_dataset(data.train, "data.train")
+    eval_set = build_dataset(data.eval, "data.eval") if data.eval is not None else None
+    common = {
+        "num_workers": data.num_workers,
+        "prefetch_factor": data.prefetch_factor,
+        "persistent_workers": data.persistent_workers,
+        "pin_memory": pin_memory,
+        "rank": rank,
+        "world_size": world_size,
+        "seed": seed,
+    }
+    loader, sampler = train_loader(
+        train_set,
+        collator,
+        batch_size=data.batch_size,
+        shuffle=data.shuffle,
+        drop_last=data.drop_last,
+        **common,
+    )
+    evaluation = None
+    if eval_set is not None:
+        evaluation = eval_loader(
+            eval_set, collator, batch_size=data.eval_batch_size or data.batch_size, **common
+        )
+    per_rank = sampler.num_samples
+    batches = per_rank // data.batch_size if data.drop_last else math.ceil(per_rank / data.batch_size)
+    if batches == 0:
+        raise ConfigError(
+            f"data.batch_size: {data.batch_size} is more than the {per_rank} examples each of the "
+            f"{world_size} rank(s) gets per epoch, and data.drop_last is true: no batch to train on"
+        )
+    return Loaders(train_set, eval_set, loader, sampler, evaluation, batches)

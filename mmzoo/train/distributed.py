@@ -87,6 +87,38 @@ class DistContext:
         return self.device if self.backend == "nccl" else None
 
 
+class StepStats:
+    """The per-step sums every rank needs: (loss sum, examples, stop requests), all-reduced
+    asynchronously; :meth:`result` waits for them."""
+
+    def __init__(
+        self, stats: torch.Tensor | None, work: Any, local: tuple[torch.Tensor, int, bool] | None
+    ) -> None:
+        self.stats, self.work, self.local = stats, work, local
+
+    def result(self) -> tuple[float, int, bool]:
+        if self.local is not None:  # one process, one micro-batch: a single host sync, no tensor built
+            loss, total, stop = self.local
+            return loss.item() * total, total, stop
+        if self.work is not None:
+            self.work.wait()
+        loss_sum, examples, stops = self.stats.tolist()
+        return loss_sum, int(examples), stops > 0
+
+
+def step_stats(
+    ctx: DistContext, losses: list[torch.Tensor], counts: list[int], stop: bool, *, local_only: bool
+) -> StepStats:
+    """Start reducing the step's example-weighted loss sum, example count and stop flag over ranks."""
+    total = sum(counts)
+    if local_only and len(losses) == 1:
+        return StepStats(None, None, (losses[0], total, stop))
+    weights = torch.tensor(counts, dtype=torch.float64, device=losses[0].device)
+    loss_sum = (torch.stack(losses).double() * weights).sum()
+    stats = torch.stack([loss_sum, loss_sum.new_tensor(total), loss_sum.new_tensor(float(stop))])
+    return StepStats(stats, ctx.all_reduce_sum_async(stats), None)
+
+
 def env_world() -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) outside it."""
 

@@ -1,19 +1,16 @@
 """The training loop: one process, or one rank of a DDP job started by torchrun / ``--nproc``.
 
 An optimizer step takes up to ``grad_accum`` micro-batches of one epoch (DDP syncs gradients on the
-last one only), each loss weighted by its share of the step's examples. After the backward pass the
-ranks all-reduce one small tensor: the loss sum, the example count and whether any rank received
-SIGTERM/SIGINT. A non-finite loss therefore stops every rank before the update, and a signal stops
-every rank after the same step, which is checkpointed. Rank 0 alone writes files.
+last one only), each loss weighted by its share of the step's examples. While the last backward pass
+runs, the ranks all-reduce one small tensor: the loss sum, the example count and whether any rank
+received SIGTERM/SIGINT. A non-finite loss therefore stops every rank before the update, and a signal
+stops every rank after the same step, which is checkpointed. Rank 0 alone writes files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import platform
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,32 +22,18 @@ import torch
 from torch import nn
 
 from mmzoo.errors import ConfigError, MmzooError
+from mmzoo.train import artifacts
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
-from mmzoo.train.data import (
-    build_dataset,
-    eval_loader,
-    move_to_device,
-    preserved_rng,
-    seed_cpu_rngs,
-    train_loader,
-)
-from mmzoo.train.distributed import DistContext, setup_distributed, under_launcher
+from mmzoo.train.data import build_loaders, close_loader, move_to_device, seed_cpu_rngs
+from mmzoo.train.distributed import DistContext, setup_distributed, step_stats, under_launcher
 from mmzoo.train.evaluate import evaluate
-from mmzoo.train.metrics import MetricsLog, read_metrics
+from mmzoo.train.metrics import MetricsLog
 from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, reset_base_lrs
-from mmzoo.train.plot import plot_curves
+from mmzoo.train.parallel import compile_model, describe, unused_parameters, wrap_ddp
 from mmzoo.train.precision import Precision
 from mmzoo.train.progress import Progress
-from mmzoo.train.rundir import (
-    CHECKPOINTS_DIR,
-    CONFIG_FILE,
-    CURVES_FILE,
-    METRICS_FILE,
-    MODEL_DIR,
-    RunPlan,
-    plan_run,
-)
+from mmzoo.train.rundir import CHECKPOINTS_DIR, METRICS_FILE, MODEL_DIR, RunPlan, plan_run
 from mmzoo.train.signals import GracefulStop
 
 _NO_CONTEXT = contextlib.nullcontext()
@@ -102,18 +85,6 @@ def build_model(config: TrainConfig) -> nn.Module:
         raise type(exc)(f"model: {exc}") from None
 
 
-class LossOnly(nn.Module):
-    """``model(batch).loss``: what DDP wraps, so it sees the loss tensor (a ``ModelOutput`` dataclass
-    would hide the outputs from DDP's search for unused parameters)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: Any) -> torch.Tensor | None:
-        return self.model(batch).loss
-
-
 class Trainer:
     """Builds everything from the config on construction; :meth:`run` trains."""
 
@@ -160,48 +131,19 @@ class Trainer:
         return self.ctx.broadcast_object(plan)
 
     def _build_data(self) -> None:
-        config, ctx = self.config, self.ctx
-        data = config.data
-        self.train_set = build_dataset(data.train, "data.train")
-        self.eval_set = build_dataset(data.eval, "data.eval") if data.eval is not None else None
-        collator = self.model.collator
-        common = {
-            "num_workers": data.num_workers,
-            "prefetch_factor": data.prefetch_factor,
-            "persistent_workers": data.persistent_workers,
-            "pin_memory": self.device.type == "cuda",
-            "rank": ctx.rank,
-            "world_size": ctx.world_size,
-        }
-        self.train_loader, self.sampler = train_loader(
-            self.train_set,
-            collator,
-            batch_size=data.batch_size,
+        config = self.config
+        loaders = build_loaders(
+            config.data,
+            self.model.collator,
             seed=config.seed,
-            shuffle=data.shuffle,
-            drop_last=data.drop_last,
-            **common,
+            rank=self.ctx.rank,
+            world_size=self.ctx.world_size,
+            pin_memory=self.device.type == "cuda",
         )
-        self.eval_loader = None
-        if self.eval_set is not None:
-            self.eval_loader = eval_loader(
-                self.eval_set,
-                collator,
-                batch_size=data.eval_batch_size or data.batch_size,
-                seed=config.seed,
-                **common,
-            )
-        per_rank = self.sampler.num_samples
-        self.batches_per_epoch = (
-            per_rank // data.batch_size if data.drop_last else math.ceil(per_rank / data.batch_size)
-        )
-        if self.batches_per_epoch == 0:
-            raise ConfigError(
-                f"data.batch_size: {data.batch_size} is more than the {per_rank} examples each of the "
-                f"{ctx.world_size} rank(s) gets per epoch, and data.drop_last is true: no batch to train on"
-            )
-        accum = config.optim.grad_accum
-        self.steps_per_epoch = math.ceil(self.batches_per_epoch / accum)
+        self.train_set, self.eval_set = loaders.train_set, loaders.eval_set
+        self.train_loader, self.sampler, self.eval_loader = loaders.train, loaders.sampler, loaders.eval
+        self.batches_per_epoch = loaders.batches_per_epoch
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch / config.optim.grad_accum)
         optim = config.optim
         self.total_steps = optim.steps if optim.steps is not None else optim.epochs * self.steps_per_epoch
 
@@ -247,105 +189,51 @@ class Trainer:
             self.epoch, self.batches_done = self.epoch + 1, 0
 
     def _wrap(self) -> Callable[[Any], torch.Tensor | None]:
-        compile_config = self.config.compile
-        if compile_config is not None:
-            self.model.compile(
-                backend=compile_config.backend,
-                mode=compile_config.mode,
-                dynamic=compile_config.dynamic,
-                fullgraph=compile_config.fullgraph,
-            )
+        """The callable a training batch goes through: the model's loss, or DDP around it."""
+        compile_model(self.model, self.config.compile)
         self.ddp = None
         if not self.ctx.is_distributed:
             return lambda batch: self.model(batch).loss
-        import inspect
-
-        from torch.nn.parallel import DistributedDataParallel
-
         find_unused = self.config.find_unused_parameters
         if find_unused == "auto":
-            unused = self._unused_parameters()
+            size = min(len(self.train_set), self.config.data.batch_size, 4)
+            unused = unused_parameters(
+                self.model,
+                [self.train_set[i] for i in range(size)],
+                self.device,
+                self.precision,
+                self._set_train_mode,
+            )
             if unused:
-                shown = ", ".join(unused[:5]) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
                 self._message(
-                    f"note: trainable parameters get no gradient ({shown}); DDP runs with "
+                    f"note: trainable parameters get no gradient ({describe(unused)}); DDP runs with "
                     "find_unused_parameters (slower). Freeze them with optim.freeze to avoid it"
                 )
             find_unused = bool(unused)
-        frozen_ids = {id(m) for f in self.frozen for m in f.modules()}
-        live_buffers = any(
-            b is not None
-            for m in self.model.modules()
-            if id(m) not in frozen_ids
-            for b in m.buffers(recurse=False)
-        )
-        # Buffers of trainable parts (batch-norm statistics) are synced from rank 0 at each forward;
-        # frozen parts stay in eval mode, so theirs never change and need no traffic.
-        sync_name = (
-            "forward_sync_buffers"
-            if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-            else "broadcast_buffers"
-        )
-        self.ddp = DistributedDataParallel(
-            LossOnly(self.model),
-            device_ids=[self.device.index] if self.device.type == "cuda" else None,
-            find_unused_parameters=find_unused,
-            **{sync_name: live_buffers},
-        )
+        self.ddp = wrap_ddp(self.model, self.ctx, self.frozen, find_unused)
         return self.ddp
-
-    def _unused_parameters(self) -> list[str]:
-        """Trainable parameters that get no gradient from one forward/backward on a real batch.
-
-        Runs with RNG states and buffers restored afterwards, so it changes nothing in the run.
-        """
-        examples = [
-            self.train_set[i] for i in range(min(len(self.train_set), self.config.data.batch_size, 4))
-        ]
-        buffers = {name: b.detach().clone() for name, b in self.model.named_buffers()}
-        devices = [self.device.index] if self.device.type == "cuda" else []
-        with preserved_rng(), torch.random.fork_rng(devices=devices):
-            batch = move_to_device(self.model.collator(examples), self.device)
-            self._set_train_mode()
-            with self.precision.autocast():
-                loss = self.model(batch).loss
-            if loss is None:
-                raise ConfigError("model: the model returned no loss for a training batch (no 'target'?)")
-            loss.float().backward()
-        unused = [n for n, p in self.model.named_parameters() if p.requires_grad and p.grad is None]
-        self.model.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            for name, buffer in self.model.named_buffers():
-                buffer.copy_(buffers[name])
-        return unused
 
     def _write_start_files(self) -> None:
         if not self.ctx.is_main:
             return
-        import yaml
-
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoints.remove_temporaries()
-        ckpt.atomic_write_text(
-            self.run_dir / CONFIG_FILE,
-            yaml.safe_dump(self.config.to_dict(), sort_keys=False, allow_unicode=True),
+        resumed = self.plan.resume_from
+        artifacts.write_run_files(
+            self.run_dir,
+            self.config,
+            {
+                "world_size": self.ctx.world_size,
+                "backend": self.ctx.backend,
+                "device": str(self.device),
+                "total_steps": self.total_steps,
+                "steps_per_epoch": self.steps_per_epoch,
+                "train_examples": len(self.train_set),
+                "eval_examples": len(self.eval_set) if self.eval_set is not None else 0,
+                "resumed_from": str(resumed) if resumed else None,
+                "resumed_at_step": self.step if resumed else None,
+            },
         )
-        info = {
-            "world_size": self.ctx.world_size,
-            "backend": self.ctx.backend,
-            "device": str(self.device),
-            "total_steps": self.total_steps,
-            "steps_per_epoch": self.steps_per_epoch,
-            "train_examples": len(self.train_set),
-            "eval_examples": len(self.eval_set) if self.eval_set is not None else 0,
-            "resumed_from": str(self.plan.resume_from) if self.plan.resume_from else None,
-            "resumed_at_step": self.step if self.plan.resume_from else None,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "argv": sys.argv,
-        }
-        ckpt.atomic_write_text(self.run_dir / "run.json", json.dumps(info, indent=2) + "\n")
-        if self.plan.resume_from is not None:
+        if resumed is not None:
             self.log.truncate_after(self.step)
         elif (self.run_dir / METRICS_FILE).exists():  # resume: auto on a run that never checkpointed
             (self.run_dir / METRICS_FILE).unlink()
@@ -385,6 +273,8 @@ class Trainer:
         finally:
             self.progress.close()
             self.log.close()
+            close_loader(self.train_loader)
+            close_loader(self.eval_loader)
 
     def _run_epoch(self) -> TrainResult | None:
         accum = self.config.optim.grad_accum
@@ -429,10 +319,16 @@ class Trainer:
                     )
                 losses.append(loss.detach())
                 if last:  # the step's statistics travel while the backward pass runs
-                    stats = self._start_stats(losses, [c for c, _ in micro], total)
+                    stats = step_stats(
+                        self.ctx,
+                        losses,
+                        [c for c, _ in micro],
+                        self.stop.requested,
+                        local_only=self.ddp is None,
+                    )
                 weighted = loss if count == total else loss * (count / total)
                 scaler.scale(weighted).backward()
-        loss_total, examples, stop_requested = self._finish_stats(stats)
+        loss_total, examples, stop_requested = stats.result()
         if not math.isfinite(loss_total):
             self._non_finite(loss_total)
         if self.config.optim.clip_grad_norm is not None:
@@ -443,28 +339,6 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss_total, examples, stop_requested
-
-    def _start_stats(self, losses: list[torch.Tensor], counts: list[int], total: int) -> Any:
-        """Begin the per-step all-reduce of (loss sum, examples, stop requests); one process with one
-        micro-batch needs no tensor at all."""
-        stop = float(self.stop.requested)
-        if self.ddp is None and len(losses) == 1:
-            return losses[0], total, stop
-        weights = torch.tensor(counts, dtype=torch.float64, device=self.device)
-        loss_sum = (torch.stack(losses).double() * weights).sum()
-        stats = torch.stack([loss_sum, loss_sum.new_tensor(total), loss_sum.new_tensor(stop)])
-        return stats, self.ctx.all_reduce_sum_async(stats)
-
-    @staticmethod
-    def _finish_stats(pending: Any) -> tuple[float, int, bool]:
-        if len(pending) == 3:
-            loss, total, stop = pending
-            return loss.item() * total, total, stop > 0
-        stats, work = pending
-        if work is not None:
-            work.wait()
-        loss_total, examples, stops = stats.tolist()
-        return loss_total, int(examples), stops > 0
 
     def _after_step(self, epoch_end: bool, stopping: bool) -> None:
         config, step = self.config, self.step
@@ -592,7 +466,15 @@ class Trainer:
             self._evaluate()
         path = self._save()
         if self.ctx.is_main:
-            self._save_model()
+            artifacts.save_model(
+                self.model,
+                self.run_dir,
+                self.config,
+                metrics=self.last_eval,
+                eval_examples=self.eval_examples,
+                steps=self.step,
+                world_size=self.ctx.world_size,
+            )
             final = {
                 "step": self.step,
                 "split": "final",
@@ -613,32 +495,6 @@ class Trainer:
             eval_examples=self.eval_examples,
         )
 
-    def _save_model(self) -> None:
-        data = self.config.data
-        datasets = list(dict.fromkeys([data.train.dataset] + ([data.eval.dataset] if data.eval else [])))
-        extra = {
-            "metrics": dict(self.last_eval),
-            "datasets": datasets,
-            "training": {
-                "steps": self.step,
-                "world_size": self.ctx.world_size,
-                "precision": self.config.precision,
-                "eval_dataset": data.eval.dataset if data.eval else None,
-                "eval_split": data.eval.split if data.eval else None,
-                "eval_examples": self.eval_examples,
-            },
-        }
-        target = self.run_dir / MODEL_DIR
-        temp = self.run_dir / f".tmp-{MODEL_DIR}"
-        shutil.rmtree(temp, ignore_errors=True)
-        self.model.save_pretrained(temp, extra=extra)
-        for child in temp.iterdir():
-            ckpt.fsync_file(child)
-        if target.exists():
-            shutil.rmtree(target)
-        temp.rename(target)
-        ckpt.fsync_dir(self.run_dir)
-
     # --- helpers --------------------------------------------------------------------------------
 
     def _set_train_mode(self) -> None:
@@ -647,13 +503,9 @@ class Trainer:
             module.eval()
 
     def _plot(self) -> None:
-        if self.ctx.is_main and (self.run_dir / METRICS_FILE).exists():
+        if self.ctx.is_main:
             self.log.close()
-            plot_curves(
-                read_metrics(self.run_dir / METRICS_FILE),
-                self.run_dir / CURVES_FILE,
-                title=str(self.run_dir.name),
-            )
+            artifacts.plot(self.run_dir)
 
     def _message(self, text: str) -> None:
         if not self.ctx.is_main:

@@ -1,0 +1,76 @@
+"""What rank 0 writes besides checkpoints: config.yaml, run.json, curves.png and the final model/."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmzoo.train import checkpoint as ckpt
+from mmzoo.train.config import TrainConfig
+from mmzoo.train.metrics import read_metrics
+from mmzoo.train.plot import plot_curves
+from mmzoo.train.rundir import CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_DIR
+
+RUN_INFO_FILE = "run.json"
+
+
+def write_run_files(run_dir: Path, config: TrainConfig, info: dict[str, Any]) -> None:
+    """The resolved ``config.yaml`` and ``run.json`` (world size, device, versions, resume point)."""
+    import yaml
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt.atomic_write_text(
+        run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+    )
+    info = {**info, "torch": torch.__version__, "python": platform.python_version(), "argv": sys.argv}
+    ckpt.atomic_write_text(run_dir / RUN_INFO_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def plot(run_dir: Path) -> None:
+    """Redraw ``curves.png`` from ``metrics.jsonl``."""
+    if (run_dir / METRICS_FILE).exists():
+        plot_curves(read_metrics(run_dir / METRICS_FILE), run_dir / CURVES_FILE, title=run_dir.name)
+
+
+def save_model(
+    model: nn.Module,
+    run_dir: Path,
+    config: TrainConfig,
+    *,
+    metrics: dict[str, float],
+    eval_examples: int | None,
+    steps: int,
+    world_size: int,
+) -> Path:
+    """``model.save_pretrained(RUN_DIR/model)`` with the run's metrics and datasets, swapped in whole."""
+    data = config.data
+    extra = {
+        "metrics": dict(metrics),
+        "datasets": list(dict.fromkeys([data.train.dataset] + ([data.eval.dataset] if data.eval else []))),
+        "training": {
+            "steps": steps,
+            "world_size": world_size,
+            "precision": config.precision,
+            "eval_dataset": data.eval.dataset if data.eval else None,
+            "eval_split": data.eval.split if data.eval else None,
+            "eval_examples": eval_examples,
+        },
+    }
+    target = run_dir / MODEL_DIR
+    temp = run_dir / f".tmp-{MODEL_DIR}"
+    shutil.rmtree(temp, ignore_errors=True)
+    model.save_pretrained(temp, extra=extra)
+    for child in temp.iterdir():
+        ckpt.fsync_file(child)
+    if target.exists():
+        shutil.rmtree(target)
+    temp.rename(target)
+    ckpt.fsync_dir(run_dir)
+    return target

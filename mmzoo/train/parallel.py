@@ -1,0 +1,98 @@
+"""Model wrapping for the loop: torch.compile, DDP, and detecting trainable parameters without grads."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmzoo.errors import ConfigError
+from mmzoo.train.config import CompileConfig
+from mmzoo.train.data import move_to_device, preserved_rng
+from mmzoo.train.distributed import DistContext
+from mmzoo.train.precision import Precision
+
+
+class LossOnly(nn.Module):
+    """``model(batch).loss``: what DDP wraps, so it sees the loss tensor (a ``ModelOutput`` dataclass
+    would hide the outputs from DDP's search for unused parameters)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Any) -> torch.Tensor | None:
+        return self.model(batch).loss
+
+
+def compile_model(model: nn.Module, config: CompileConfig | None) -> None:
+    """``torch.compile`` in place (parameter names, and so checkpoints, stay as they are)."""
+    if config is not None:
+        model.compile(
+            backend=config.backend, mode=config.mode, dynamic=config.dynamic, fullgraph=config.fullgraph
+        )
+
+
+def unused_parameters(
+    model: nn.Module,
+    examples: list,
+    device: torch.device,
+    precision: Precision,
+    train_mode: Callable[[], None],
+) -> list[str]:
+    """Trainable parameters that get no gradient from one forward/backward on ``examples``.
+
+    RNG states and buffers are restored afterwards and gradients cleared: the run is unchanged.
+    """
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    devices = [device.index] if device.type == "cuda" else []
+    with preserved_rng(), torch.random.fork_rng(devices=devices):
+        batch = move_to_device(model.collator(examples), device)
+        train_mode()
+        with precision.autocast():
+            loss = model(batch).loss
+        if loss is None:
+            raise ConfigError(
+                "model: the model returned no loss for a training batch; the training data needs a "
+                "'target' for this head"
+            )
+        loss.float().backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            buffer.copy_(buffers[name])
+    return unused
+
+
+def wrap_ddp(model: nn.Module, ctx: DistContext, frozen: list[nn.Module], find_unused: bool) -> nn.Module:
+    """``DistributedDataParallel(LossOnly(model))`` on this rank's device.
+
+    Buffers of trainable parts (batch-norm statistics) are synced from rank 0 at each forward; frozen
+    parts stay in eval mode, so theirs never change and need no traffic.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    frozen_ids = {id(m) for part in frozen for m in part.modules()}
+    live_buffers = any(
+        True for m in model.modules() if id(m) not in frozen_ids for _ in m.buffers(recurse=False)
+    )
+    sync = (
+        "forward_sync_buffers"
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+        else "broadcast_buffers"
+    )
+    return DistributedDataParallel(
+        LossOnly(model),
+        device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+        find_unused_parameters=find_unused,
+        **{sync: live_buffers},
+    )
+
+
+def describe(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
