@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from mmzoo.errors import BuildError, UnknownNameError, WeightsError, did_you_mean
 from mmzoo.outputs import EncoderOutput
-from mmzoo_timm.images import to_pil
+from mmzoo_timm.batched import BatchedEvalTransform
+from mmzoo_timm.images import MODES, to_pil
 from mmzoo_timm.pretrained import pretrained_overlay
 
 
@@ -60,6 +61,7 @@ class TimmEncoder(nn.Module):
         fmt = getattr(model, "output_fmt", "NCHW")
         self.channels_last_features = str(getattr(fmt, "value", fmt)) == "NHWC"
         self.eval_transform = create_transform(**self.data_config, is_training=False)
+        self.batched_eval = BatchedEvalTransform.from_transform(self.eval_transform, self.in_chans)
         if augment:
             extra = augment if isinstance(augment, dict) else {}
             self.train_transform = create_transform(**self.data_config, is_training=True, **extra)
@@ -79,10 +81,16 @@ class TimmEncoder(nn.Module):
     def preprocess(self, examples: list) -> Tensor:
         """PIL images or numpy arrays -> a normalised float batch ``[B, C, H, W]``."""
         transform = self.train_transform if self.training else self.eval_transform
+        batched = self.batched_eval if transform is self.eval_transform else None
         images = [
-            to_pil(ex, self.in_chans, f"encoder '{self.name}': example {i}") for i, ex in enumerate(examples)
+            to_pil(ex, self.in_chans, f"encoder '{self.name}': example {i}", keep_grey=batched is not None)
+            for i, ex in enumerate(examples)
         ]
-        return torch.stack([transform(im) for im in images])
+        batch = batched(images) if batched is not None else None
+        if batch is not None:
+            return batch
+        mode = MODES[self.in_chans]
+        return torch.stack([transform(im if im.mode == mode else im.convert(mode)) for im in images])
 
     def forward(self, images: Tensor) -> EncoderOutput:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):

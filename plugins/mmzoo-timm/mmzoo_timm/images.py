@@ -41,8 +41,11 @@ def _array_to_pil(array: np.ndarray, where: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array))
 
 
-def to_pil(example: Any, channels: int, where: str) -> Image.Image:
-    """Return ``example`` as a PIL image with ``channels`` channels (grey <-> RGB, alpha dropped)."""
+def to_pil(example: Any, channels: int, where: str, *, keep_grey: bool = False) -> Image.Image:
+    """Return ``example`` as a PIL image with ``channels`` channels (grey <-> RGB, alpha dropped).
+
+    ``keep_grey`` leaves a grey (``L``) image grey even for 3 channels (the caller converts later).
+    """
     if channels not in MODES:
         raise DatasetError(
             f"{where}: images can be prepared for 1 or 3 input channels, the model "
@@ -57,4 +60,6 @@ def to_pil(example: Any, channels: int, where: str) -> Image.Image:
     else:
         raise DatasetError(f"{where}: expected a PIL image or a numpy array, got {type(example).__name__}")
     mode = MODES[channels]
-    return image if image.mode == mode else image.convert(mode)  # alpha is dropped
+    if image.mode == mode or (keep_grey and image.mode == "L"):
+        return image
+    return image.convert(mode)  # alpha is dropped
