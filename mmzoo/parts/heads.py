@@ -103,7 +103,14 @@ class ClassificationHead(_TensorHead):
         return torch.from_numpy(array.astype(np.int64))
 
     def _check_range(self, indices: Any) -> None:
-        low, high = int(indices.min()), int(indices.max())
+        if isinstance(indices, Tensor):
+            if torch.compiler.is_compiling():
+                # Reading the range back would split a compiled graph in two; classes that went through
+                # collate_targets were checked there, and cross_entropy rejects any out of range.
+                return
+            low, high = (int(v) for v in torch.stack([indices.min(), indices.max()]).tolist())  # one host sync
+        else:
+            low, high = int(indices.min()), int(indices.max())
         if low < 0 or high >= self.num_classes:
             bad = low if low < 0 else high
             raise DatasetError(f"{self.label}: target class {bad} is out of range for num_classes="
