@@ -2,9 +2,10 @@
 
 1. Samples/s of `mmzoo train`'s loop (the real Trainer: sampler, seeded collation, accounting,
    logging, progress, signal checks, LR schedule) against a hand-written plain PyTorch loop on the
-   same model, data, batch and optimizer, alternated in this process. Steps after a warm-up are timed
-   (the trainer's start-up and final save are not part of the loop) in CPU time of this one-thread
-   process, which a busy shared machine disturbs far less than wall time.
+   same model, data, batch and optimizer, alternated in this process. Each iteration after a warm-up
+   is timed (data, step and bookkeeping; not the trainer's start-up and final save) in CPU time of this
+   one-thread process, and the median iteration is compared: a busy shared machine disturbs some
+   iterations, and wall time far more than CPU time.
 2. Global samples/s of `mmzoo train --nproc 2` (two gloo ranks, same per-rank batch) against one
    process on the av-digits model (compute-bound, so the figure shows scaling rather than gloo's
    latency), both read from the runs' own metrics.jsonl, in alternation.
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import subprocess
@@ -38,7 +40,14 @@ SMALL = {
     "fusion": {"type": "concat"},
     "head": {"type": "classification", "num_classes": 10},
 }
-CASES = {
+TINY = {
+    "encoders": {"vector": {"type": "mlp", "in_dim": 64, "hidden_dims": [8], "output_dim": 8}},
+    "fusion": {"type": "concat"},
+    "head": {"type": "classification", "num_classes": 10},
+}
+CASES = {  # from "the loop is all there is" to a real model
+    "sklearn-digits, tiny mlp, batch 32": (
+        TINY, {"dataset": "sklearn-digits", "params": {"views": ["vector"]}}, 32, 600),
     "sklearn-digits, cnn+mlp concat, batch 32": (SMALL, {"dataset": "sklearn-digits"}, 32, 300),
     "av-digits, digits-av-concat, batch 32": ({"name": "digits-av-concat"},
                                               {"dataset": "av-digits", "params": {"limit": 1200}}, 32, 40),
@@ -52,21 +61,22 @@ def _config(model: dict, data: dict, batch: int, steps: int, out: Path, **extra)
             "save_every": 10**9, "log_every": 10, **extra}
 
 
-def trainer_throughput(model: dict, data: dict, batch: int, steps: int) -> float:
-    marks: dict[str, float] = {}
+def trainer_step_times(model: dict, data: dict, batch: int, steps: int) -> list[float]:
+    """CPU seconds of each of the Trainer's iterations after the warm-up (data, step, bookkeeping)."""
+    marks: list[float] = []
 
     def timer(trainer: Trainer) -> None:
-        if trainer.step in (WARMUP, steps):
-            marks[str(trainer.step)] = time.process_time()
+        if trainer.step >= WARMUP:
+            marks.append(time.process_time())
 
     with tempfile.TemporaryDirectory() as tmp:
         config = validate_config(_config(model, data, batch, steps, Path(tmp) / "run"))
         Trainer(config, DistContext(), hooks=[timer]).run()
-    return (steps - WARMUP) * batch / (marks[str(steps)] - marks[str(WARMUP)])
+    return [b - a for a, b in zip(marks, marks[1:])]
 
 
-def plain_throughput(model_config: dict, data: dict, batch: int, steps: int) -> float:
-    """What one writes by hand: DataLoader + model.collator, AdamW, forward/backward/step."""
+def plain_step_times(model_config: dict, data: dict, batch: int, steps: int) -> list[float]:
+    """The same for what one writes by hand: DataLoader + model.collator, AdamW, forward/backward/step."""
     torch.manual_seed(0)
     if "name" in model_config:
         model = mmzoo.create_model(model_config["name"])
@@ -80,7 +90,7 @@ def plain_throughput(model_config: dict, data: dict, batch: int, steps: int) -> 
     optimizer = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3,
                                   weight_decay=0.0)
     model.train()
-    step, start = 0, 0.0
+    step, marks = 0, []
     while step < steps:
         for examples in loader:
             loss = model(examples).loss
@@ -89,11 +99,22 @@ def plain_throughput(model_config: dict, data: dict, batch: int, steps: int) -> 
             optimizer.zero_grad(set_to_none=True)
             loss.item()  # what a progress bar or a log line reads
             step += 1
-            if step == WARMUP:
-                start = time.process_time()
+            if step >= WARMUP:
+                marks.append(time.process_time())
             if step == steps:
                 break
-    return (steps - WARMUP) * batch / (time.process_time() - start)
+    return [b - a for a, b in zip(marks, marks[1:])]
+
+
+def pooled_median(fns: dict, repeats: int) -> dict[str, float]:
+    """Run each step-timing function in turn ``repeats`` times; the median of all of each one's step
+    times. Other processes on a shared machine disturb some steps; the median ignores them."""
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            gc.collect()  # the previous run's garbage is not this run's cost
+            samples[key].extend(fn())
+    return {k: statistics.median(v) for k, v in samples.items()}
 
 
 def cli_throughput(model: dict, data: dict, batch: int, steps: int, nproc: int) -> float:
@@ -125,15 +146,17 @@ def bench(args) -> list[Result]:
     results = []
     for label, (model, data, batch, steps) in CASES.items():
         steps = max(WARMUP + 10, steps // 3) if args.quick else steps
-        trainer_throughput(model, data, batch, WARMUP + 5)  # build caches, warm both paths
-        plain_throughput(model, data, batch, WARMUP + 5)
-        speeds = best_of({
-            "trainer": lambda m=model, d=data, b=batch, s=steps: trainer_throughput(m, d, b, s),
-            "plain": lambda m=model, d=data, b=batch, s=steps: plain_throughput(m, d, b, s),
-        }, 3 if args.quick else 9)
-        results.append(Result("trainer", f"loop vs plain PyTorch ({label})", speeds["trainer"],
-                              speeds["plain"], "samples/s", ">= 0.97",
-                              note="1 thread, num_workers 0, best of runs, CPU time"))
+        trainer_step_times(model, data, batch, WARMUP + 5)  # build caches, warm both paths
+        plain_step_times(model, data, batch, WARMUP + 5)
+        step = pooled_median({
+            "trainer": lambda m=model, d=data, b=batch, s=steps: trainer_step_times(m, d, b, s),
+            "plain": lambda m=model, d=data, b=batch, s=steps: plain_step_times(m, d, b, s),
+        }, 2 if args.quick else 5)
+        overhead = (step["trainer"] - step["plain"]) * 1e6
+        results.append(Result("trainer", f"loop vs plain PyTorch ({label})", batch / step["trainer"],
+                              batch / step["plain"], "samples/s", ">= 0.97",
+                              note=f"1 thread, num_workers 0, median step CPU time; "
+                                   f"{overhead:+.0f} us/step over the plain loop"))
     model, data, batch, _ = CASES["av-digits, digits-av-concat, batch 32"]
     steps = 16 if args.quick else 40
     speeds = best_of({

@@ -53,7 +53,8 @@ def batch_seed(seed: int, epoch: int, first_index: int) -> int:
 
 
 class KeyedDataset(Dataset):
-    """Wraps a dataset so that ``ds[(key, i)]`` returns ``(key, example i)``."""
+    """Wraps a dataset for :class:`KeyedBatchSampler`'s batches ``[seed, i1, i2, ...]``, each fetched
+    whole (``__getitems__``) as ``(seed, [example i1, example i2, ...])``."""
 
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
@@ -61,13 +62,16 @@ class KeyedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[int, Any]:
-        key, index = item
-        return key, self.dataset[index]
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[index]
+
+    def __getitems__(self, keyed_batch: list[int]) -> tuple[int, list[Any]]:
+        dataset = self.dataset
+        return keyed_batch[0], [dataset[index] for index in keyed_batch[1:]]
 
 
 class KeyedBatchSampler(Sampler[list]):
-    """Groups a sampler's indices into batches of ``(batch seed, index)`` pairs."""
+    """Groups a sampler's indices into batches ``[batch seed, index, index, ...]``."""
 
     def __init__(
         self, sampler: Sampler[int], batch_size: int, drop_last: bool, seed: int, epoch: Callable[[], int]
@@ -75,20 +79,18 @@ class KeyedBatchSampler(Sampler[list]):
         self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
         self.seed, self.epoch = seed, epoch
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[list[int]]:
         epoch = self.epoch()
         batch: list[int] = []
         for index in self.sampler:
+            if not batch:
+                batch.append(batch_seed(self.seed, epoch, index))
             batch.append(index)
-            if len(batch) == self.batch_size:
-                yield self._keyed(epoch, batch)
+            if len(batch) > self.batch_size:
+                yield batch
                 batch = []
         if batch and not self.drop_last:
-            yield self._keyed(epoch, batch)
-
-    def _keyed(self, epoch: int, batch: list[int]) -> list[tuple[int, int]]:
-        key = batch_seed(self.seed, epoch, batch[0])
-        return [(key, index) for index in batch]
+            yield batch
 
     def __len__(self) -> int:
         count = len(self.sampler)  # type: ignore[arg-type]
@@ -114,31 +116,23 @@ def seed_cpu_rngs(seed: int) -> None:
 
 
 class SeededCollate:
-    """``collate_fn``: runs the model's collator under the batch's seed and returns
+    """``collate_fn`` for :class:`KeyedDataset` batches: runs the model's collator and returns
     ``(num_examples, batch)``. Picklable when the collator is.
 
-    In a worker process the torch, numpy and python RNGs are all seeded per batch. In the main
-    process (``num_workers: 0``) only torch's CPU generator is seeded, and restored afterwards so the
-    model's own randomness (dropout) is untouched; numpy's and python's global streams are left to run
-    (they are checkpointed), because saving and restoring numpy's state costs more than a small
-    model's whole step.
+    In a worker process the torch, numpy and python RNGs are first seeded with the batch's seed, so any
+    randomness in preprocessing is the same whichever worker builds the batch, and after a resume. In
+    the main process (``num_workers: 0``) preprocessing draws from the global RNG streams in order;
+    checkpoints capture those, so resumes are exact there too.
     """
 
     def __init__(self, collator: Callable[[list[Any]], Any]) -> None:
         self.collator = collator
 
-    def __call__(self, items: list[tuple[int, Any]]) -> tuple[int, Any]:
-        key = items[0][0]
-        examples = [example for _, example in items]
+    def __call__(self, keyed: tuple[int, list[Any]]) -> tuple[int, Any]:
+        key, examples = keyed
         if get_worker_info() is not None:
             seed_cpu_rngs(key)
-            return len(examples), self.collator(examples)
-        state = torch.get_rng_state()
-        try:
-            torch.default_generator.manual_seed(key)
-            return len(examples), self.collator(examples)
-        finally:
-            torch.set_rng_state(state)
+        return len(examples), self.collator(examples)
 
 
 def worker_init(worker_id: int) -> None:

@@ -15,7 +15,9 @@ from mmzoo.train.sampler import ResumableDistributedSampler, ShardSampler
 
 
 def _batches(sampler, batch_size):
-    return list(KeyedBatchSampler(sampler, batch_size, False, seed=0, epoch=lambda: sampler.epoch))
+    """(batch seed, indices) of each batch."""
+    keyed = KeyedBatchSampler(sampler, batch_size, False, seed=0, epoch=lambda: sampler.epoch)
+    return [(batch[0], batch[1:]) for batch in keyed]
 
 
 @pytest.mark.parametrize("size", [48, 50])
@@ -28,12 +30,12 @@ def test_world_of_two_splits_each_global_batch_between_ranks(size):
             s.set_position(epoch)
         single = _batches(one, 8)
         split = [_batches(s, 4) for s in ranks]
-        for k, batch in enumerate(single[: len(split[0])]):
-            indices = sorted(i for _, i in batch)
-            if len(batch) == 8:
-                assert indices == sorted(i for _, i in split[0][k] + split[1][k])
+        for k, (_, indices) in enumerate(single[: len(split[0])]):
+            if len(indices) == 8:
+                assert sorted(indices) == sorted(split[0][k][1] + split[1][k][1])
         # batch seeds depend on (seed, epoch, first index) only, never on the rank
-        assert single[0][0][0] == split[0][0][0][0]
+        assert single[0][0] == split[0][0][0]
+        assert len({seed for seed, _ in single}) == len(single)
     one.set_position(0)
     first = _batches(one, 8)
     one.set_position(1)

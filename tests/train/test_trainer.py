@@ -257,3 +257,17 @@ def test_contrastive_image_text_model_trains_without_targets(tmp_path):
     assert 0.0 <= result.metrics["recall@1"] <= 1.0 and result.eval_examples == 16
     saved = json.loads((tmp_path / "clip" / "model" / "config.json").read_text())
     assert saved["name"] == "image-text-clip-tiny" and "recall@1" in saved["metrics"]
+
+
+def test_random_preprocessing_does_not_depend_on_the_number_of_workers(toys, tmp_path):
+    """Each batch is preprocessed under its own seed, whichever worker builds it: 1 or 2 workers give
+    the same augmentation, so the same parameters; and an interrupted run resumes exactly."""
+    spec = {**TINY_SPEC, "encoders": {**TINY_SPEC["encoders"], "vec": {"type": "toy-vec-jitter"}}}
+    common = {"model": spec, "optim__steps": 9, "data__batch_size": 6, "save_every": 100}
+    run(tmp_path, "one", data__num_workers=1, **common)
+    run(tmp_path, "two", data__num_workers=2, **common)
+    run(tmp_path, "parted", hooks=[sigterm_at(3)], data__num_workers=2, **common)
+    run(tmp_path, "parted", data__num_workers=2, resume="auto", **common)
+    one = load_tensors(tmp_path / "one" / "model" / "model.safetensors")
+    assert max_abs_diff(one, load_tensors(tmp_path / "two" / "model" / "model.safetensors")) == 0.0
+    assert max_abs_diff(one, load_tensors(tmp_path / "parted" / "model" / "model.safetensors")) == 0.0

@@ -13,6 +13,8 @@ def mmzoo_register_components(registry):
                          description="synthetic vector pairs for contrastive training (trainer tests)")
     registry.add_encoder("toy-vec-spare", "mmzoo_train_toys_parts:SpareVectorEncoder", modality="vector",
                          description="a vector encoder with a trainable layer its forward never uses")
+    registry.add_encoder("toy-vec-jitter", "mmzoo_train_toys_parts:JitterVectorEncoder", modality="vector",
+                         description="a vector encoder whose preprocess adds random noise (augmentation)")
 """
 
 PARTS = """
@@ -38,6 +40,17 @@ class SpareVectorEncoder(nn.Module):
 
     def forward(self, x):
         return torch.tanh(self.net(x))
+
+
+class JitterVectorEncoder(SpareVectorEncoder):
+    \"\"\"Random augmentation in preprocess, drawn from the global torch, numpy and python RNGs.\"\"\"
+
+    def preprocess(self, examples):
+        import random
+
+        batch = super().preprocess(examples)
+        noise = torch.randn(batch.shape) + float(np.random.normal()) + random.random()
+        return batch + 0.1 * noise
 """
 
 DATA = '''
