@@ -1,0 +1,255 @@
+"""Inference: the eval path, and ``torch.compile`` against eager, on the demo's models and batch size.
+
+1. The path ``mmzoo eval`` takes (``model.eval()`` + ``torch.inference_mode()``) against the same
+   eval-mode forward under plain ``torch.no_grad()``, per batch.
+2. ``mmzoo.train.evaluate.evaluate`` (loss and metric sums per batch, merged at the end) over
+   batches collated beforehand, against a hand-written ``inference_mode`` loop computing the
+   same loss and accuracy.
+3. ``model.compile()`` (what ``compile: true`` in a training config does) against eager, for the
+   eval forward and for a training step (forward + backward), after warm-up, each in a child
+   process with an empty inductor cache (a fresh TORCHINDUCTOR_CACHE_DIR), as on a first run.
+   Compiling is paid once per process and again for each new input shape: the notes give the
+   first call's seconds, the call on the eval split's partial last batch (a new shape: a
+   dynamic-shape recompile, stopped when it runs past a limit), and the number of batches after
+   which compiling has paid for itself.
+
+Batches come from av-digits (test split for evaluation, train for the training step), batch size
+32 as in the demo, one torch thread. Medians of interleaved repeats.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from common import Result, main
+
+import mmzoo
+
+HERE = Path(__file__).resolve().parent
+BATCH = 32  # mmzoo.train.demo's --batch-size default
+
+
+def models() -> dict[str, tuple[Callable[[], torch.nn.Module], list[str]]]:
+    from mmzoo.train.demo import RUNS
+
+    fused = RUNS["fused"]
+    return {
+        "digits-av-gated": (lambda: mmzoo.create_model("digits-av-gated"), []),
+        "demo-fused": (  # effnet-melcnn-attention-cls as the demo trains it (64 px, MFCC, image frozen)
+            lambda: mmzoo.create_model(fused["model"]["name"], **fused["model"]["overrides"]), fused["freeze"]),
+    }
+
+
+def batches(model, dataset, count: int, size: int = BATCH) -> list[dict]:
+    return [model.preprocess([dataset[i] for i in range(b * size, (b + 1) * size)]) for b in range(count)]
+
+
+def per_batch(fn: Callable[[dict], object], data: list[dict]) -> float:
+    start = time.perf_counter()
+    for batch in data:
+        fn(batch)
+    return (time.perf_counter() - start) / len(data)
+
+
+def timed_once(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def hand_eval(model, data: list[dict]) -> dict[str, float]:
+    """What one writes by hand: inference_mode, loss and accuracy summed over batches."""
+    loss = correct = count = 0.0
+    with torch.inference_mode():
+        for batch in data:
+            out = model(batch)
+            n = batch["target"].shape[0]
+            loss += float(out.loss) * n
+            correct += float((out.outputs.argmax(dim=1) == batch["target"]).sum())
+            count += n
+    return {"loss": loss / count, "accuracy": correct / count}
+
+
+def eval_path(model, args, label: str, data: list[dict], results: list[Result]) -> None:
+    from mmzoo.train.distributed import DistContext
+    from mmzoo.train.evaluate import evaluate
+
+    model.eval()
+
+    def inference(batch):
+        with torch.inference_mode():
+            return model(batch)
+
+    def no_grad(batch):
+        with torch.no_grad():
+            return model(batch)
+
+    def harness(batch_list):
+        return evaluate(model, [(b["target"].shape[0], b) for b in batch_list], DistContext())
+
+    for fn in (inference, no_grad):
+        per_batch(fn, data[:2])
+    samples: dict[str, list[float]] = {"inference": [], "no_grad": [], "evaluate": [], "hand": []}
+    for _ in range(5 if args.quick else 15):
+        samples["inference"].append(per_batch(inference, data))
+        samples["no_grad"].append(per_batch(no_grad, data))
+        samples["evaluate"].append(timed_once(lambda: harness(data)) / len(data))
+        samples["hand"].append(timed_once(lambda: hand_eval(model, data)) / len(data))
+    t = {k: statistics.median(v) * 1e3 for k, v in samples.items()}
+    results.append(Result("inference", f"eval + inference_mode vs eval + no_grad, {label}", t["inference"],
+                          t["no_grad"], "ms/batch", "<= 1.02", note=f"batch {BATCH}, 1 thread"))
+    results.append(Result("inference", f"evaluate() vs hand-written inference loop, {label}", t["evaluate"],
+                          t["hand"], "ms/batch", "<= 1.02", note="loss + accuracy over ready batches"))
+
+
+def compile_child(key: str, mode: str, quick: bool) -> None:
+    """In a child process: compile one model for ``mode`` ("eval" or "train") and print JSON lines:
+    the first call's seconds, then eager and compiled ms per batch, then (eval) the partial batch."""
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    build, frozen_parts = models()[key]
+    dataset = mmzoo.create_dataset("av-digits", split="test" if mode == "eval" else "train")
+    torch.manual_seed(0)
+    eager = build()
+    for name, module in eager.named_modules():
+        if name in frozen_parts:
+            module.requires_grad_(False)
+    data = batches(eager, dataset, (4 if quick else 8) if mode == "eval" else (3 if quick else 6))
+    compiled = copy.deepcopy(eager)
+    compiled.compile()  # what compile: true does (mmzoo.train.parallel.compile_model)
+    for model in (eager, compiled):
+        model.train(mode == "train")
+        for name, module in model.named_modules():
+            if name in frozen_parts:
+                module.eval()
+
+    def call(model):
+        if mode == "eval":
+            def run(batch):
+                with torch.inference_mode():
+                    return model(batch)
+        else:
+            def run(batch):
+                model(batch).loss.backward()
+                model.zero_grad(set_to_none=True)
+        return run
+
+    def say(**fields):
+        print(json.dumps(fields), flush=True)
+
+    say(first=timed_once(lambda: call(compiled)(data[0])))
+    if mode == "eval":
+        with torch.inference_mode():
+            say(gap=(compiled(data[0]).outputs - eager(data[0]).outputs).abs().max().item())
+    for model in (eager, compiled):
+        per_batch(call(model), data[:2])
+    samples: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for _ in range((5 if quick else 15) if mode == "eval" else (3 if quick else 9)):
+        samples["compiled"].append(per_batch(call(compiled), data))
+        samples["eager"].append(per_batch(call(eager), data))
+    say(**{k: statistics.median(v) * 1e3 for k, v in samples.items()})
+    if mode == "eval":  # av-digits' 500 test examples end with a batch of 20: a new shape
+        partial = eager.preprocess([dataset[i] for i in range(BATCH - 12)])
+        say(partial=timed_once(lambda: call(compiled)(partial)))
+
+
+def run_child(key: str, mode: str, quick: bool, limit: float) -> dict:
+    """Run :func:`compile_child` with a fresh inductor cache; stop it ``limit`` seconds after its
+    last report (a recompile can take far longer than a first compile)."""
+    cache = tempfile.mkdtemp(prefix="mmzoo-bench-inductor-")
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import bench_inference as b; "
+            f"b.compile_child({key!r}, {mode!r}, {quick!r})")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True, env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache})
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in child.stdout] + [lines.put(None)],
+                     daemon=True).start()
+    report: dict = {}
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=limit)
+            except queue.Empty:
+                report["stopped_after"] = limit
+                break
+            if line is None:
+                break
+            report.update(json.loads(line))
+    finally:
+        child.kill()
+        child.wait()
+        shutil.rmtree(cache, ignore_errors=True)
+    return report
+
+
+def compile_result(what: str, label: str, report: dict) -> Result | None:
+    if "compiled" not in report:
+        print(f"compile {what} {label}: no steady-state figure ({report})", file=sys.stderr)
+        return None
+    eager, compiled, first = report["eager"], report["compiled"], report["first"]
+    saved = (eager - compiled) / 1e3
+    first_cost = first - compiled / 1e3
+    pays = f"pays off after {first_cost / saved:,.0f} batches" if saved > 0 else "never pays off"
+    note = f"first call {first:.0f} s (cold compile)"
+    if what.startswith("eval"):
+        partial = (f"{report['partial']:.0f} s" if "partial" in report
+                   else f"over {report.get('stopped_after', 0):.0f} s, stopped")
+        note += f", then the partial last batch {partial} (dynamic-shape recompile)"
+    note += f"; {pays}"
+    if "gap" in report:
+        note += f"; max |logit diff| {report['gap']:.1e}"
+    return Result("inference", f"compiled vs eager {what}, {label}", compiled, eager, "ms/batch", note=note)
+
+
+def compiler_works() -> str:
+    """'' when inductor builds and runs a kernel here, else why not."""
+    try:
+        fn = torch.compile(lambda x: (x * 2).sin())
+        fn(torch.ones(4))
+    except Exception as exc:  # noqa: BLE001 - report whatever stops the compiler
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return ""
+
+
+def bench(args) -> list[Result]:
+    torch.set_num_threads(1)
+    results: list[Result] = []
+    test = mmzoo.create_dataset("av-digits", split="test")
+    problem = compiler_works()
+    if problem:
+        print(f"torch.compile does not work on this machine ({problem}); compile figures skipped",
+              file=sys.stderr)
+    limit = 240 if args.quick else 600
+    for key, (build, _) in models().items():
+        try:
+            torch.manual_seed(0)
+            model = build()
+        except mmzoo.MmzooError as exc:
+            print(f"skipped {key}: {exc}", file=sys.stderr)
+            continue
+        eval_path(model, args, key, batches(model, test, 4 if args.quick else 8), results)
+        if problem:
+            continue
+        for mode, what in (("eval", "eval forward"), ("train", "train fwd+bwd")):
+            result = compile_result(what, key, run_child(key, mode, args.quick, limit))
+            if result is not None:
+                results.append(result)
+    return results
+
+
+if __name__ == "__main__":
+    main(bench, __doc__)
