@@ -5,7 +5,10 @@
 2. ``mmzoo.train.evaluate.evaluate`` (loss and metric sums per batch, merged at the end) over
    batches collated beforehand, against a hand-written ``inference_mode`` loop computing the
    same loss and accuracy.
-3. ``model.compile()`` (what ``compile: true`` in a training config does) against eager, for the
+3. Memory format and precision on this CPU: ``model.to(memory_format=torch.channels_last)`` and
+   ``torch.autocast("cpu", torch.bfloat16)`` against the default (contiguous, fp32), for the eval
+   forward and the training step.
+4. ``model.compile()`` (what ``compile: true`` in a training config does) against eager, for the
    eval forward and for a training step (forward + backward), after warm-up, each in a child
    process with an empty inductor cache (a fresh TORCHINDUCTOR_CACHE_DIR), as on a first run.
    Compiling is paid once per process and again for each new input shape: the notes give the
@@ -114,6 +117,58 @@ def eval_path(model, args, label: str, data: list[dict], results: list[Result]) 
                           t["no_grad"], "ms/batch", "<= 1.02", note=f"batch {BATCH}, 1 thread"))
     results.append(Result("inference", f"evaluate() vs hand-written inference loop, {label}", t["evaluate"],
                           t["hand"], "ms/batch", "<= 1.02", note="loss + accuracy over ready batches"))
+
+
+def formats_and_precision(build, frozen_parts: list[str], args, label: str, eval_data: list[dict],
+                          train_data: list[dict], results: list[Result]) -> None:
+    """channels_last (``model.to(memory_format=torch.channels_last)``) and bf16 autocast against the
+    default fp32 contiguous model, for the eval forward and the training step (fwd+bwd)."""
+    torch.manual_seed(0)
+    model = build()
+    for name, module in model.named_modules():
+        if name in frozen_parts:
+            module.requires_grad_(False)
+    channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+    def train_mode(m):
+        m.train()
+        for name, module in m.named_modules():
+            if name in frozen_parts:
+                module.eval()
+
+    def evaluate_with(m, bf16=False):
+        def run(batch):
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                m(batch)
+        return run
+
+    def train_with(m, bf16=False):
+        def run(batch):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = m(batch).loss
+            loss.backward()
+            m.zero_grad(set_to_none=True)
+        return run
+
+    cases = {
+        "eval": (lambda: model.eval(), evaluate_with(model), eval_data),
+        "eval channels_last": (lambda: channels_last.eval(), evaluate_with(channels_last), eval_data),
+        "eval bf16": (lambda: model.eval(), evaluate_with(model, True), eval_data),
+        "train": (lambda: train_mode(model), train_with(model), train_data),
+        "train channels_last": (lambda: train_mode(channels_last), train_with(channels_last), train_data),
+        "train bf16": (lambda: train_mode(model), train_with(model, True), train_data),
+    }
+    samples: dict[str, list[float]] = {key: [] for key in cases}
+    for _ in range(1 + (3 if args.quick else 7)):  # the first round warms up
+        for key, (mode, fn, data) in cases.items():
+            mode()
+            samples[key].append(per_batch(fn, data))
+    t = {key: statistics.median(v[1:]) * 1e3 for key, v in samples.items()}
+    for what, base in (("eval forward", "eval"), ("train fwd+bwd", "train")):
+        results.append(Result("inference", f"channels_last vs contiguous {what}, {label}", t[f"{base} channels_last"],
+                              t[base], "ms/batch", note="model.to(memory_format=torch.channels_last), CPU"))
+        results.append(Result("inference", f"bf16 autocast vs fp32 {what}, {label}", t[f"{base} bf16"], t[base],
+                              "ms/batch", note="torch.autocast('cpu', bfloat16)"))
 
 
 def compile_child(key: str, mode: str, quick: bool) -> None:
@@ -234,14 +289,18 @@ def bench(args) -> list[Result]:
         print(f"torch.compile does not work on this machine ({problem}); compile figures skipped",
               file=sys.stderr)
     limit = 240 if args.quick else 600
-    for key, (build, _) in models().items():
+    train = mmzoo.create_dataset("av-digits", split="train")
+    for key, (build, frozen) in models().items():
         try:
             torch.manual_seed(0)
             model = build()
         except mmzoo.MmzooError as exc:
             print(f"skipped {key}: {exc}", file=sys.stderr)
             continue
-        eval_path(model, args, key, batches(model, test, 4 if args.quick else 8), results)
+        eval_data = batches(model, test, 4 if args.quick else 8)
+        eval_path(model, args, key, eval_data, results)
+        formats_and_precision(build, frozen, args, key, eval_data, batches(model, train, 3 if args.quick else 6),
+                              results)
         if problem:
             continue
         for mode, what in (("eval", "eval forward"), ("train", "train fwd+bwd")):
