@@ -2,10 +2,11 @@
 
 1. Samples/s of `mmzoo train`'s loop (the real Trainer: sampler, seeded collation, accounting,
    logging, progress, signal checks, LR schedule) against a hand-written plain PyTorch loop on the
-   same model, data, batch and optimizer, alternated in this process. Each iteration after a warm-up
-   is timed (data, step and bookkeeping; not the trainer's start-up and final save) in CPU time of this
-   one-thread process, and the median iteration is compared: a busy shared machine disturbs some
-   iterations, and wall time far more than CPU time.
+   same model, data, batch and optimizer, in lockstep in the same run: the plain loop takes one step
+   inside each of the trainer's per-step hooks, so both see the same machine at the same moment. Each
+   iteration after a warm-up is timed (data, step and bookkeeping; not the trainer's start-up and final
+   save) in CPU time of this one-thread process, and the median iterations are compared: a busy shared
+   machine disturbs some iterations, and wall time far more than CPU time.
 2. Global samples/s of `mmzoo train --nproc 2` (two gloo ranks, same per-rank batch) against one
    process on the av-digits model (compute-bound, so the figure shows scaling rather than gloo's
    latency), both read from the runs' own metrics.jsonl, in alternation.
@@ -61,60 +62,60 @@ def _config(model: dict, data: dict, batch: int, steps: int, out: Path, **extra)
             "save_every": 10**9, "log_every": 10, **extra}
 
 
-def trainer_step_times(model: dict, data: dict, batch: int, steps: int) -> list[float]:
-    """CPU seconds of each of the Trainer's iterations after the warm-up (data, step, bookkeeping)."""
-    marks: list[float] = []
+class PlainLoop:
+    """What one writes by hand: DataLoader + model.collator, AdamW, forward/backward/step, one step
+    per call to :meth:`step`."""
 
-    def timer(trainer: Trainer) -> None:
-        if trainer.step >= WARMUP:
-            marks.append(time.process_time())
+    def __init__(self, model_config: dict, data: dict, batch: int) -> None:
+        torch.manual_seed(0)
+        name = model_config.get("name")
+        self.model = mmzoo.create_model(name if name else model_config)
+        dataset = mmzoo.create_dataset(data["dataset"], split="train", **data.get("params", {}))
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True,
+                                                  collate_fn=self.model.collator,
+                                                  generator=torch.Generator().manual_seed(0))
+        decay = [p for p in self.model.parameters() if p.ndim > 1]
+        no_decay = [p for p in self.model.parameters() if p.ndim <= 1]
+        self.optimizer = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}],
+                                           lr=1e-3, weight_decay=0.0)
+        self.model.train()
+        self.batches = iter(self.loader)
+
+    def step(self) -> None:
+        try:
+            examples = next(self.batches)
+        except StopIteration:  # a new epoch
+            self.batches = iter(self.loader)
+            examples = next(self.batches)
+        loss = self.model(examples).loss
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.item()  # what a progress bar or a log line reads
+
+
+def lockstep(model: dict, data: dict, batch: int, steps: int) -> tuple[list[float], list[float]]:
+    """Run the Trainer and, inside its per-step hook, one step of the plain loop: both are timed (CPU
+    seconds) side by side under the same machine conditions. Returns (trainer, plain) step times."""
+    plain = PlainLoop(model, data, batch)
+    trainer_times: list[float] = []
+    plain_times: list[float] = []
+    left = [0.0]
+
+    def hook(trainer: Trainer) -> None:
+        entered = time.process_time()
+        if trainer.step > WARMUP:
+            trainer_times.append(entered - left[0])  # the trainer's iteration since the hook last returned
+        plain.step()
+        done = time.process_time()
+        if trainer.step > WARMUP:
+            plain_times.append(done - entered)
+        left[0] = time.process_time()
 
     with tempfile.TemporaryDirectory() as tmp:
         config = validate_config(_config(model, data, batch, steps, Path(tmp) / "run"))
-        Trainer(config, DistContext(), hooks=[timer]).run()
-    return [b - a for a, b in zip(marks, marks[1:])]
-
-
-def plain_step_times(model_config: dict, data: dict, batch: int, steps: int) -> list[float]:
-    """The same for what one writes by hand: DataLoader + model.collator, AdamW, forward/backward/step."""
-    torch.manual_seed(0)
-    if "name" in model_config:
-        model = mmzoo.create_model(model_config["name"])
-    else:
-        model = mmzoo.create_model(model_config)
-    dataset = mmzoo.create_dataset(data["dataset"], split="train", **data.get("params", {}))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, collate_fn=model.collator,
-                                         generator=torch.Generator().manual_seed(0))
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    optimizer = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3,
-                                  weight_decay=0.0)
-    model.train()
-    step, marks = 0, []
-    while step < steps:
-        for examples in loader:
-            loss = model(examples).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            loss.item()  # what a progress bar or a log line reads
-            step += 1
-            if step >= WARMUP:
-                marks.append(time.process_time())
-            if step == steps:
-                break
-    return [b - a for a, b in zip(marks, marks[1:])]
-
-
-def pooled_median(fns: dict, repeats: int) -> dict[str, float]:
-    """Run each step-timing function in turn ``repeats`` times; the median of all of each one's step
-    times. Other processes on a shared machine disturb some steps; the median ignores them."""
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            gc.collect()  # the previous run's garbage is not this run's cost
-            samples[key].extend(fn())
-    return {k: statistics.median(v) for k, v in samples.items()}
+        Trainer(config, DistContext(), hooks=[hook]).run()
+    return trainer_times, plain_times
 
 
 def cli_throughput(model: dict, data: dict, batch: int, steps: int, nproc: int) -> float:
@@ -146,16 +147,18 @@ def bench(args) -> list[Result]:
     results = []
     for label, (model, data, batch, steps) in CASES.items():
         steps = max(WARMUP + 10, steps // 3) if args.quick else steps
-        trainer_step_times(model, data, batch, WARMUP + 5)  # build caches, warm both paths
-        plain_step_times(model, data, batch, WARMUP + 5)
-        step = pooled_median({
-            "trainer": lambda m=model, d=data, b=batch, s=steps: trainer_step_times(m, d, b, s),
-            "plain": lambda m=model, d=data, b=batch, s=steps: plain_step_times(m, d, b, s),
-        }, 2 if args.quick else 5)
+        trainer_times: list[float] = []
+        plain_times: list[float] = []
+        for _ in range(2 if args.quick else 4):
+            gc.collect()
+            t, p = lockstep(model, data, batch, steps)
+            trainer_times += t
+            plain_times += p
+        step = {"trainer": statistics.median(trainer_times), "plain": statistics.median(plain_times)}
         overhead = (step["trainer"] - step["plain"]) * 1e6
         results.append(Result("trainer", f"loop vs plain PyTorch ({label})", batch / step["trainer"],
                               batch / step["plain"], "samples/s", ">= 0.97",
-                              note=f"1 thread, num_workers 0, median step CPU time; "
+                              note=f"1 thread, num_workers 0, lockstep, median step CPU time; "
                                    f"{overhead:+.0f} us/step over the plain loop"))
     model, data, batch, _ = CASES["av-digits, digits-av-concat, batch 32"]
     steps = 16 if args.quick else 40
