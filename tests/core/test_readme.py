@@ -18,3 +18,14 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
     exec(compile(block.replace(hub_line, ""), "README.md", "exec"), namespace)
     assert namespace["out"].outputs.shape == (8, 10)
     assert (tmp_path / "my-model" / "model.safetensors").is_file()
+
+
+def test_readme_run_config_is_valid():
+    import yaml
+
+    from mmzoo.train.config import validate_config
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(model: .*?)```", text, re.S).group(1)
+    config = validate_config(yaml.safe_load(block))
+    assert config.optim.steps == 300
