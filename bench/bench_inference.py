@@ -1,10 +1,15 @@
 """Inference: the eval path, and ``torch.compile`` against eager, on the demo's models and batch size.
 
-1. The path ``mmzoo eval`` takes (``model.eval()`` + ``torch.inference_mode()``) against the same
-   eval-mode forward under plain ``torch.no_grad()``, per batch.
-2. ``mmzoo.train.evaluate.evaluate`` (loss and metric sums per batch, merged at the end) over
-   batches collated beforehand, against a hand-written ``inference_mode`` loop computing the
-   same loss and accuracy.
+1. ``mmzoo.train.evaluate.evaluate`` (what ``mmzoo eval`` runs: ``model.eval()``,
+   ``torch.inference_mode()``, loss and metric sums per batch, merged at the end) over batches
+   collated beforehand, against a hand-written ``inference_mode`` loop computing the same loss and
+   accuracy.
+2. The eval path (``model.eval()`` + ``torch.inference_mode()``) against the same eval-mode forward
+   under plain ``torch.no_grad()``, per batch, in child processes with glibc's default malloc and
+   with its thresholds fixed (``mallopt``): by default glibc unmaps large freed blocks and raises
+   its mmap threshold as it goes, so the same forward pays page faults or not depending on the
+   process's allocation history. The same children give the allocator's own effect on the eval
+   forward and the training step.
 3. Memory format and precision on this CPU: ``model.to(memory_format=torch.channels_last)`` and
    ``torch.autocast("cpu", torch.bfloat16)`` against the default (contiguous, fp32), for the eval
    forward and the training step.
@@ -87,36 +92,101 @@ def hand_eval(model, data: list[dict]) -> dict[str, float]:
     return {"loss": loss / count, "accuracy": correct / count}
 
 
-def eval_path(model, args, label: str, data: list[dict], results: list[Result]) -> None:
+def eval_harness(model, args, label: str, data: list[dict], results: list[Result]) -> None:
+    """evaluate() (what ``mmzoo eval`` and the trainer run) against a hand-written inference loop."""
     from mmzoo.train.distributed import DistContext
     from mmzoo.train.evaluate import evaluate
 
     model.eval()
-
-    def inference(batch):
-        with torch.inference_mode():
-            return model(batch)
-
-    def no_grad(batch):
-        with torch.no_grad():
-            return model(batch)
-
-    def harness(batch_list):
-        return evaluate(model, [(b["target"].shape[0], b) for b in batch_list], DistContext())
-
-    for fn in (inference, no_grad):
-        per_batch(fn, data[:2])
-    samples: dict[str, list[float]] = {"inference": [], "no_grad": [], "evaluate": [], "hand": []}
+    hand_eval(model, data[:2])
+    samples: dict[str, list[float]] = {"evaluate": [], "hand": []}
     for _ in range(5 if args.quick else 15):
-        samples["inference"].append(per_batch(inference, data))
-        samples["no_grad"].append(per_batch(no_grad, data))
-        samples["evaluate"].append(timed_once(lambda: harness(data)) / len(data))
+        samples["evaluate"].append(timed_once(lambda: evaluate(
+            model, [(b["target"].shape[0], b) for b in data], DistContext())) / len(data))
         samples["hand"].append(timed_once(lambda: hand_eval(model, data)) / len(data))
     t = {k: statistics.median(v) * 1e3 for k, v in samples.items()}
-    results.append(Result("inference", f"eval + inference_mode vs eval + no_grad, {label}", t["inference"],
-                          t["no_grad"], "ms/batch", "<= 1.02", note=f"batch {BATCH}, 1 thread"))
     results.append(Result("inference", f"evaluate() vs hand-written inference loop, {label}", t["evaluate"],
                           t["hand"], "ms/batch", "<= 1.02", note="loss + accuracy over ready batches"))
+
+
+def mallopt_fixed() -> None:
+    """glibc: serve allocations below 64 MiB from the heap and keep up to 256 MiB of freed memory,
+    instead of the default moving mmap threshold (freed tensors unmapped, then faulted in again)."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 64 << 20)
+    libc.mallopt(m_trim_threshold, 256 << 20)
+
+
+def allocator_child(key: str, case: str, fixed: bool, quick: bool) -> None:
+    """In a fresh child process (glibc's settings and history are per process): ms per batch of the
+    eval forward under inference_mode and under no_grad, alternated (``case`` "eval"), or of the
+    training step (``case`` "train"), as one JSON line."""
+    if fixed:
+        mallopt_fixed()
+    torch.set_num_threads(1)
+    build, frozen_parts = models()[key]
+    torch.manual_seed(0)
+    model = build()
+    for name, module in model.named_modules():
+        if name in frozen_parts:
+            module.requires_grad_(False)
+    if case == "train":
+        data = batches(model, mmzoo.create_dataset("av-digits", split="train"), 3 if quick else 6)
+        model.train()
+        for name, module in model.named_modules():
+            if name in frozen_parts:
+                module.eval()
+
+        def run(batch):
+            model(batch).loss.backward()
+            model.zero_grad(set_to_none=True)
+    else:
+        data = batches(model, mmzoo.create_dataset("av-digits", split="test"), 4 if quick else 8)
+        model.eval()
+
+        def forward(context):
+            def run(batch):
+                with context():
+                    model(batch)
+            return run
+
+        runs = {"inference_mode": forward(torch.inference_mode), "no_grad": forward(torch.no_grad)}
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(1 + (3 if quick else 7)):  # the first round warms up
+            for k, fn in runs.items():
+                times[k].append(per_batch(fn, data))
+        print(json.dumps({k: statistics.median(v[1:]) * 1e3 for k, v in times.items()}), flush=True)
+        return
+    per_batch(run, data[:2])
+    times = [per_batch(run, data) for _ in range(3 if quick else 7)]
+    print(json.dumps({"train": statistics.median(times) * 1e3}), flush=True)
+
+
+def allocator_results(key: str, args, results: list[Result]) -> None:
+    figures = ("inference_mode", "no_grad", "train")
+    runs: dict[bool, dict[str, list[float]]] = {False: {f: [] for f in figures}, True: {f: [] for f in figures}}
+    for _ in range(1 if args.quick else 3):
+        for case in ("eval", "train"):
+            for fixed in (False, True):
+                report = run_child(f"allocator_child({key!r}, {case!r}, {fixed!r}, {args.quick!r})", {}, 600)
+                if not report or "stopped_after" in report:
+                    print(f"allocator figure {case} for {key}: the child failed ({report})", file=sys.stderr)
+                    return
+                for figure, value in report.items():
+                    runs[fixed][figure].append(value)
+    t = {fixed: {c: statistics.median(v) for c, v in by_case.items()} for fixed, by_case in runs.items()}
+    children = f"medians over {len(runs[False]['train'])} fresh processes; eval and training in separate ones"
+    for fixed, how in ((False, "glibc default malloc"), (True, "malloc thresholds fixed")):
+        results.append(Result("inference", f"eval + inference_mode vs eval + no_grad, {how}, {key}",
+                              t[fixed]["inference_mode"], t[fixed]["no_grad"], "ms/batch", "<= 1.02",
+                              note=f"batch {BATCH}, 1 thread; {children}"))
+    for what, case in (("eval forward", "inference_mode"), ("train fwd+bwd", "train")):
+        results.append(Result("inference", f"malloc thresholds fixed vs glibc default, {what}, {key}",
+                              t[True][case], t[False][case], "ms/batch",
+                              note=f"mallopt(M_MMAP_THRESHOLD 64 MiB, M_TRIM_THRESHOLD 256 MiB); {children}"))
 
 
 def formats_and_precision(build, frozen_parts: list[str], args, label: str, eval_data: list[dict],
@@ -222,14 +292,12 @@ def compile_child(key: str, mode: str, quick: bool) -> None:
         say(partial=timed_once(lambda: call(compiled)(partial)))
 
 
-def run_child(key: str, mode: str, quick: bool, limit: float) -> dict:
-    """Run :func:`compile_child` with a fresh inductor cache; stop it ``limit`` seconds after its
-    last report (a recompile can take far longer than a first compile)."""
-    cache = tempfile.mkdtemp(prefix="mmzoo-bench-inductor-")
-    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import bench_inference as b; "
-            f"b.compile_child({key!r}, {mode!r}, {quick!r})")
+def run_child(call: str, env: dict[str, str], limit: float) -> dict:
+    """Run ``bench_inference.<call>`` in a child process and merge the JSON lines it prints; stop it
+    ``limit`` seconds after its last report (a recompile can take far longer than a first compile)."""
+    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import bench_inference as b; b.{call}"
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             text=True, env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache})
+                             text=True, env={**os.environ, **env})
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in child.stdout] + [lines.put(None)],
                      daemon=True).start()
@@ -247,8 +315,16 @@ def run_child(key: str, mode: str, quick: bool, limit: float) -> dict:
     finally:
         child.kill()
         child.wait()
-        shutil.rmtree(cache, ignore_errors=True)
     return report
+
+
+def compile_report(key: str, mode: str, quick: bool, limit: float) -> dict:
+    """:func:`compile_child` in a child process with a fresh inductor cache (a cold compile)."""
+    cache = tempfile.mkdtemp(prefix="mmzoo-bench-inductor-")
+    try:
+        return run_child(f"compile_child({key!r}, {mode!r}, {quick!r})", {"TORCHINDUCTOR_CACHE_DIR": cache}, limit)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def compile_result(what: str, label: str, report: dict) -> Result | None:
@@ -298,13 +374,14 @@ def bench(args) -> list[Result]:
             print(f"skipped {key}: {exc}", file=sys.stderr)
             continue
         eval_data = batches(model, test, 4 if args.quick else 8)
-        eval_path(model, args, key, eval_data, results)
+        eval_harness(model, args, key, eval_data, results)
+        allocator_results(key, args, results)
         formats_and_precision(build, frozen, args, key, eval_data, batches(model, train, 3 if args.quick else 6),
                               results)
         if problem:
             continue
         for mode, what in (("eval", "eval forward"), ("train", "train fwd+bwd")):
-            result = compile_result(what, key, run_child(key, mode, args.quick, limit))
+            result = compile_result(what, key, compile_report(key, mode, args.quick, limit))
             if result is not None:
                 results.append(result)
     return results
