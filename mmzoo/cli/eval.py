@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
         params[".".join(keys)] = value
 
     from mmzoo.train.evaluate import evaluate, load_for_eval
+    from mmzoo.train.memory import tune_malloc
 
+    tune_malloc()
     model, run_config = load_for_eval(args.source)
     split = _choose_split(args, run_config, params)
     if split is None:

@@ -47,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
     if args.nproc is not None and args.nproc < 1:
         raise ConfigError(f"--nproc: expected an integer >= 1, got {args.nproc}")
 
+    from mmzoo.train.memory import tune_malloc
     from mmzoo.train.trainer import train
 
+    tune_malloc()
     try:
         result = train(config)
     except MmzooError:
