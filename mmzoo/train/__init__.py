@@ -18,7 +18,7 @@ Python: ``mmzoo.train.train(mmzoo.train.load_config("run.yaml"))`` returns a ``T
       eval: {dataset: av-digits, split: val}     # optional; split defaults to "test"
       batch_size: 32                  # per device (per rank) and per micro-step
       eval_batch_size: null           # default: batch_size
-      num_workers: 2                  # DataLoader workers per rank; preprocessing runs there
+      num_workers: 0                  # DataLoader workers per rank (0: load in the training process)
       prefetch_factor: null
       persistent_workers: true
       shuffle: true
@@ -36,6 +36,7 @@ Python: ``mmzoo.train.train(mmzoo.train.load_config("run.yaml"))`` returns a ``T
       epochs: 3                       # or steps: N (exactly one of them)
       grad_accum: 1                   # micro-batches per optimizer step (DDP syncs on the last)
       clip_grad_norm: 1.0             # or null
+      fused: auto                     # fused optimizer kernels: auto (wherever torch has them) | true | false
     precision: fp32                   # fp32 | bf16 (autocast) | fp16 (autocast + loss scaling)
     seed: 0
     eval_every: null                  # steps; default: each epoch end and the last step
@@ -45,8 +46,14 @@ Python: ``mmzoo.train.train(mmzoo.train.load_config("run.yaml"))`` returns a ``T
     best_metric: loss                 # an eval metric; best_mode min|max is guessed from the name
     output_dir: runs/my-run           # never overwritten unless resume is set
     resume: null                      # auto (latest checkpoint of output_dir, or a fresh start) | a path
-    compile: false                    # true, or {backend, mode, dynamic, fullgraph} for torch.compile
-    find_unused_parameters: auto      # DDP: auto probes one batch for trainable parameters without grads
+    compile: false                    # true, or {backend, mode, dynamic, fullgraph}: torch.compile for
+                                      # training steps; evaluation runs the eager model
+    channels_last: false              # true, or parts like [encoders.image]: NHWC conv weights
+    ddp:                              # used with several ranks
+      find_unused_parameters: auto    # auto probes one batch for trainable parameters without grads
+      gradient_as_bucket_view: true   # gradients live in the all-reduce buckets (saves a copy)
+      static_graph: false             # true when the same parameters are used every step
+      bucket_cap_mb: 25
     device: auto                      # auto | cpu | cuda
 
 The run directory holds ``config.yaml`` (resolved), ``run.json`` (world size, versions),
@@ -54,7 +61,8 @@ The run directory holds ``config.yaml`` (resolved), ``run.json`` (world size, ve
 ``model/`` (``save_pretrained``) ready for ``mmzoo push RUN_DIR org/repo``. Checkpoints must live on
 a filesystem every node sees (every rank reads the one it resumes from). SIGTERM or Ctrl-C stops after
 the current step with a checkpoint (exit status 128 + signal); ``resume: auto`` then continues to the
-same parameters an uninterrupted run reaches.
+same parameters an uninterrupted run reaches. ``mmzoo train`` and ``mmzoo eval`` fix glibc's malloc
+thresholds at start (``mmzoo.train.memory``; ``MMZOO_MALLOC_TUNING=0`` turns that off).
 """
 
 from __future__ import annotations

@@ -156,7 +156,9 @@ class CheckpointManager:
         temp = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{final.name}.", dir=self.directory))
         try:
             os.chmod(temp, _umask_mode(0o777))
-            save_model(module, str(temp / MODEL_FILE), metadata={"format": "pt", "step": str(step)})
+            save_model(
+                module, str(temp / MODEL_FILE), metadata={"format": "pt", "step": str(step)}, force_contiguous=True
+            )
             torch.save(state, temp / STATE_FILE)
             for name in (MODEL_FILE, STATE_FILE):
                 fsync_file(temp / name)

@@ -26,6 +26,7 @@ from mmzoo.train.schema import (
     Optional,
     Section,
     Str,
+    join_path,
 )
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -91,6 +92,17 @@ class OptimConfig:
     steps: int | None
     grad_accum: int
     clip_grad_norm: float | None
+    fused: str | bool = "auto"
+
+
+@dataclass
+class DDPConfig:
+    """Options of ``DistributedDataParallel`` (used when there are several ranks)."""
+
+    find_unused_parameters: str | bool = "auto"
+    gradient_as_bucket_view: bool = True
+    static_graph: bool = False
+    bucket_cap_mb: float = 25.0
 
 
 @dataclass
@@ -119,7 +131,8 @@ class TrainConfig:
     best_mode: str = "min"
     resume: str | None = None
     compile: CompileConfig | None = None
-    find_unused_parameters: str | bool = "auto"
+    channels_last: bool | list[str] = False
+    ddp: DDPConfig = field(default_factory=DDPConfig)
     device: str = "auto"
     source: str | None = field(default=None, compare=False)
 
@@ -244,8 +257,23 @@ OPTIM = Section(
         "steps": Field(Optional(Int(1)), None, "train for this many optimizer steps (or set epochs)"),
         "grad_accum": Field(Int(1), 1, "micro-batches per optimizer step"),
         "clip_grad_norm": Field(Optional(Float(0.0, exclusive_minimum=True)), None, "max global grad norm"),
+        "fused": Field(
+            AnyOf([Bool(), Choice(("auto",))]), "auto", "fused optimizer kernels; auto: where torch has them"
+        ),
     },
     build=_build_optim,
+)
+
+DDP = Section(
+    {
+        "find_unused_parameters": Field(
+            AnyOf([Bool(), Choice(("auto",))]), "auto", "auto probes one batch for trainable parameters without grads"
+        ),
+        "gradient_as_bucket_view": Field(Bool(), True, "gradients are views into the all-reduce buckets (no copy)"),
+        "static_graph": Field(Bool(), False, "the set of used parameters never changes between steps"),
+        "bucket_cap_mb": Field(Float(0.0, exclusive_minimum=True), 25.0, "gradient bucket size in MB"),
+    },
+    build=lambda v, p, probs: DDPConfig(**v),
 )
 
 COMPILE = AnyOf(
@@ -276,6 +304,15 @@ def _build_train(values: dict[str, Any], path: str, problems: list[str]) -> Any:
         values["compile"] = None
     else:
         values["compile"] = CompileConfig(**compile_value)
+    optim, ddp = values["optim"], values["ddp"]
+    if ddp.static_graph and optim.grad_accum > 1:
+        # DDP's static-graph reducer and no_sync() (used for the accumulated micro-batches) fail an
+        # internal assert on the first step and, once past it, stop all-reducing (pytorch/pytorch#143580).
+        problems.append(
+            f"{join_path(path, 'ddp.static_graph')}: cannot be combined with optim.grad_accum > 1 (torch's "
+            "static-graph DDP breaks under no_sync); set ddp.static_graph to false or optim.grad_accum to 1"
+        )
+        return None
     if values["best_mode"] is None:
         values["best_mode"] = _guess_best_mode(values["best_metric"])
     return TrainConfig(**values)
@@ -307,9 +344,10 @@ SCHEMA = Section(
         "compile": Field(
             Optional(COMPILE), False, "torch.compile the model (true or {backend, mode, dynamic})"
         ),
-        "find_unused_parameters": Field(
-            AnyOf([Bool(), Choice(("auto",))]), "auto", "DDP: auto detects trainable parameters without grads"
+        "channels_last": Field(
+            AnyOf([Bool(), ListOf(Str())]), False, "channels-last memory format for conv weights: true or parts"
         ),
+        "ddp": Field(DDP, DDPConfig, "DistributedDataParallel options"),
         "device": Field(Choice(("auto", "cpu", "cuda")), "auto", "auto: CUDA when available"),
     },
     build=_build_train,

@@ -88,19 +88,39 @@ def param_groups(model: nn.Module, config: OptimConfig) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+    """The configured optimizer over the trainable parameters, with fused kernels when
+    ``optim.fused`` asks for them (``auto``: whenever torch has them for these parameters)."""
     groups = param_groups(model, config)
     if config.name == "sgd":
-        return torch.optim.SGD(
-            groups,
-            lr=config.lr,
-            momentum=config.momentum or 0.0,
-            nesterov=bool(config.nesterov),
-            weight_decay=config.weight_decay,
-        )
-    cls = torch.optim.AdamW if config.name == "adamw" else torch.optim.Adam
-    return cls(
-        groups, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay
-    )
+        cls, options = torch.optim.SGD, {
+            "momentum": config.momentum or 0.0,
+            "nesterov": bool(config.nesterov),
+        }
+    else:
+        cls = torch.optim.AdamW if config.name == "adamw" else torch.optim.Adam
+        options = {"betas": tuple(config.betas), "eps": config.eps}
+    options.update(lr=config.lr, weight_decay=config.weight_decay)
+    if config.fused is False:
+        return cls(groups, **options)
+    try:
+        return cls(groups, fused=True, **options)
+    except RuntimeError as exc:  # no fused kernel for these parameters' device or dtype
+        if config.fused == "auto":
+            return cls(groups, **options)
+        devices = sorted({str(p.device) for g in groups for p in g["params"]})
+        raise ConfigError(
+            f"optim.fused: torch has no fused {config.name} kernel for parameters on {', '.join(devices)} "
+            f"({_first_line(exc)}); set optim.fused to auto or false"
+        ) from None
+
+
+def is_fused(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer`` runs torch's fused kernels."""
+    return bool(optimizer.defaults.get("fused"))
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Model wrapping for the loop: torch.compile, DDP, and detecting trainable parameters without grads."""
+"""Model wrapping for the loop: channels-last, torch.compile, DDP, and detecting trainable parameters
+without grads."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from mmzoo.errors import ConfigError
-from mmzoo.train.config import CompileConfig
+from mmzoo.train.config import CompileConfig, DDPConfig
 from mmzoo.train.data import move_to_device, preserved_rng
 from mmzoo.train.distributed import DistContext
 from mmzoo.train.precision import Precision
@@ -28,12 +29,32 @@ class LossOnly(nn.Module):
         return self.model(batch).loss
 
 
-def compile_model(model: nn.Module, config: CompileConfig | None) -> None:
-    """``torch.compile`` in place (parameter names, and so checkpoints, stay as they are)."""
-    if config is not None:
-        model.compile(
-            backend=config.backend, mode=config.mode, dynamic=config.dynamic, fullgraph=config.fullgraph
-        )
+def apply_channels_last(model: nn.Module, setting: bool | list[str]) -> None:
+    """Store the 4-d (convolution) weights of the whole model (``true``) or of the named parts in
+    channels-last memory format. Values are unchanged, only their layout: convolutions then run NHWC
+    kernels (faster on GPUs with tensor cores and on many CPUs) and their outputs stay channels-last."""
+    from mmzoo.train.optim import check_part_name
+
+    if setting is False or setting == []:
+        return
+    names = [""] if setting is True else list(setting)
+    modules = dict(model.named_modules())
+    for index, name in enumerate(names):
+        if name:
+            check_part_name(model, name, f"channels_last[{index}]")
+    for name in names:
+        modules[name].to(memory_format=torch.channels_last)
+
+
+def compile_module(module: nn.Module, config: CompileConfig | None) -> nn.Module:
+    """``torch.compile(module)`` as configured, or ``module`` itself. The compiled wrapper is used for
+    training only: evaluation runs the eager model, which spares a second compile (eval mode is
+    another graph) and a recompile for the last, smaller eval batch."""
+    if config is None:
+        return module
+    return torch.compile(
+        module, backend=config.backend, mode=config.mode, dynamic=config.dynamic, fullgraph=config.fullgraph
+    )
 
 
 def unused_parameters(
@@ -68,8 +89,10 @@ def unused_parameters(
     return unused
 
 
-def wrap_ddp(model: nn.Module, ctx: DistContext, frozen: list[nn.Module], find_unused: bool) -> nn.Module:
-    """``DistributedDataParallel(LossOnly(model))`` on this rank's device.
+def wrap_ddp(
+    module: nn.Module, ctx: DistContext, frozen: list[nn.Module], find_unused: bool, config: DDPConfig
+) -> nn.Module:
+    """``DistributedDataParallel(module)`` on this rank's device, with the configured options.
 
     Buffers of trainable parts (batch-norm statistics) are synced from rank 0 at each forward; frozen
     parts stay in eval mode, so theirs never change and need no traffic.
@@ -78,7 +101,7 @@ def wrap_ddp(model: nn.Module, ctx: DistContext, frozen: list[nn.Module], find_u
 
     frozen_ids = {id(m) for part in frozen for m in part.modules()}
     live_buffers = any(
-        True for m in model.modules() if id(m) not in frozen_ids for _ in m.buffers(recurse=False)
+        True for m in module.modules() if id(m) not in frozen_ids for _ in m.buffers(recurse=False)
     )
     sync = (
         "forward_sync_buffers"
@@ -86,9 +109,12 @@ def wrap_ddp(model: nn.Module, ctx: DistContext, frozen: list[nn.Module], find_u
         else "broadcast_buffers"
     )
     return DistributedDataParallel(
-        LossOnly(model),
+        module,
         device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
         find_unused_parameters=find_unused,
+        gradient_as_bucket_view=config.gradient_as_bucket_view,
+        static_graph=config.static_graph,
+        bucket_cap_mb=config.bucket_cap_mb,
         **{sync: live_buffers},
     )
 

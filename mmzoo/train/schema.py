@@ -137,6 +137,11 @@ class Str(Validator):
 class Choice(Validator):
     choices: Sequence[str]
 
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        options = ", ".join(repr(c) for c in self.choices)
+        return options if len(self.choices) == 1 else f"one of {options}"
+
     def check(self, value: Any, path: str, problems: list[str]) -> Any:
         if isinstance(value, str) and value in self.choices:
             return value
@@ -249,7 +254,7 @@ class Section(Validator):
         for key in value:
             if key not in self.fields:
                 name = join_path(path, str(key))
-                hint = did_you_mean(str(key), self.fields)
+                hint = did_you_mean(str(key), self.fields) or self._nested_hint(str(key))
                 if not hint:
                     hint = " Known keys: " + ", ".join(self.fields) + "."
                 problems.append(f"{name}: unknown key.{hint}")
@@ -266,6 +271,15 @@ class Section(Validator):
         if len(problems) > before:
             return INVALID
         return self.build(result, path, problems) if self.build else result
+
+    def _nested_hint(self, key: str) -> str:
+        """For a key that belongs one level down (``find_unused_parameters`` under ``ddp``)."""
+        for name, spec in self.fields.items():
+            inner = spec.validator
+            inner = inner.inner if isinstance(inner, Optional) else inner
+            if isinstance(inner, Section) and key in inner.fields:
+                return f" Did you mean '{name}.{key}'?"
+        return ""
 
 
 def plural(validator: Validator) -> str:

@@ -28,9 +28,17 @@ from mmzoo.train.config import TrainConfig
 from mmzoo.train.data import build_loaders, close_loader, move_to_device, seed_cpu_rngs
 from mmzoo.train.distributed import DistContext, setup_distributed, step_stats, under_launcher
 from mmzoo.train.evaluate import evaluate
+from mmzoo.train.memory import malloc_tuned
 from mmzoo.train.metrics import MetricsLog
-from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, reset_base_lrs
-from mmzoo.train.parallel import compile_model, describe, unused_parameters, wrap_ddp
+from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, is_fused, reset_base_lrs
+from mmzoo.train.parallel import (
+    LossOnly,
+    apply_channels_last,
+    compile_module,
+    describe,
+    unused_parameters,
+    wrap_ddp,
+)
 from mmzoo.train.precision import Precision
 from mmzoo.train.progress import Progress
 from mmzoo.train.rundir import CHECKPOINTS_DIR, METRICS_FILE, MODEL_DIR, RunPlan, plan_run
@@ -98,6 +106,7 @@ class Trainer:
         torch.manual_seed(config.seed)  # identical initialisation on every rank and every world size
         seed_cpu_rngs(config.seed)
         self.model = build_model(config).to(self.device)
+        apply_channels_last(self.model, config.channels_last)
         self.frozen = apply_freeze(self.model, config.optim.freeze)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self._build_data()
@@ -189,12 +198,13 @@ class Trainer:
             self.epoch, self.batches_done = self.epoch + 1, 0
 
     def _wrap(self) -> Callable[[Any], torch.Tensor | None]:
-        """The callable a training batch goes through: the model's loss, or DDP around it."""
-        compile_model(self.model, self.config.compile)
+        """The callable a training batch goes through: the model's loss, compiled and/or in DDP."""
         self.ddp = None
         if not self.ctx.is_distributed:
-            return lambda batch: self.model(batch).loss
-        find_unused = self.config.find_unused_parameters
+            if self.config.compile is None:
+                return lambda batch: self.model(batch).loss
+            return compile_module(LossOnly(self.model), self.config.compile)
+        find_unused = self.config.ddp.find_unused_parameters
         if find_unused == "auto":
             size = min(len(self.train_set), self.config.data.batch_size, 4)
             unused = unused_parameters(
@@ -207,10 +217,11 @@ class Trainer:
             if unused:
                 self._message(
                     f"note: trainable parameters get no gradient ({describe(unused)}); DDP runs with "
-                    "find_unused_parameters (slower). Freeze them with optim.freeze to avoid it"
+                    "ddp.find_unused_parameters (slower). Freeze them with optim.freeze to avoid it"
                 )
             find_unused = bool(unused)
-        self.ddp = wrap_ddp(self.model, self.ctx, self.frozen, find_unused)
+        module = compile_module(LossOnly(self.model), self.config.compile)
+        self.ddp = wrap_ddp(module, self.ctx, self.frozen, find_unused, self.config.ddp)
         return self.ddp
 
     def _write_start_files(self) -> None:
@@ -231,6 +242,8 @@ class Trainer:
                 "eval_examples": len(self.eval_set) if self.eval_set is not None else 0,
                 "resumed_from": str(resumed) if resumed else None,
                 "resumed_at_step": self.step if resumed else None,
+                "fused_optimizer": is_fused(self.optimizer),
+                "malloc_tuned": malloc_tuned(),
             },
         )
         if resumed is not None:

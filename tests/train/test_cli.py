@@ -39,6 +39,7 @@ def test_set_overrides_and_eval_of_the_run(toy_site, tmp_path):
     assert result.returncode == 0, result.stderr
     resolved = (tmp_path / "run" / "config.yaml").read_text()
     assert "steps: 3" in resolved and "lr: 0.01" in resolved
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["malloc_tuned"] is True  # glibc here
     saved = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
 
     evaluated = run_cli(["eval", str(tmp_path / "run"), "--json"], toy_site, tmp_path)
