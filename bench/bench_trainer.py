@@ -7,7 +7,9 @@
    iteration after a warm-up is timed (data, step and bookkeeping; not the trainer's start-up and final
    save) in CPU time of this one-thread process, and the median iterations are compared: a busy shared
    machine disturbs some iterations, and wall time far more than CPU time.
-2. Global samples/s of `mmzoo train --nproc 2` (two gloo ranks, same per-rank batch) against one
+2. The optimizer step with torch's fused AdamW kernel (``optim.fused: auto`` picks it wherever torch
+   has one) against the default multi-tensor (foreach) one, on the same parameters and gradients.
+3. Global samples/s of `mmzoo train --nproc 2` (two gloo ranks, same per-rank batch) against one
    process on the av-digits model (compute-bound, so the figure shows scaling rather than gloo's
    latency), both read from the runs' own metrics.jsonl, in alternation.
 """
@@ -21,11 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import yaml
-from common import REPO, Result, main
+from common import REPO, Result, interleaved, main
 
 import mmzoo
 from mmzoo.train.config import validate_config
@@ -133,6 +136,24 @@ def cli_throughput(model: dict, data: dict, batch: int, steps: int, nproc: int) 
     return statistics.median(windows)
 
 
+def optimizer_step_seconds(fused: bool, model: torch.nn.Module, repeats: int = 20) -> Callable[[], float]:
+    """A function timing ``repeats`` AdamW steps (CPU seconds per step) with the given kernel."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, fused=fused, foreach=None if fused else True)
+    generator = torch.Generator().manual_seed(0)
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=generator) * 1e-3
+    optimizer.step()  # creates the state
+
+    def measure() -> float:
+        start = time.process_time()
+        for _ in range(repeats):
+            optimizer.step()
+        return (time.process_time() - start) / repeats
+
+    return measure
+
+
 def best_of(fns: dict, repeats: int) -> dict[str, float]:
     """Run each throughput function in turn ``repeats`` times; keep each one's best. Other processes
     on a shared machine only ever slow a run down, so the best run is the least disturbed."""
@@ -161,6 +182,14 @@ def bench(args) -> list[Result]:
                               batch / step["plain"], "samples/s", ">= 0.97",
                               note=f"1 thread, num_workers 0, lockstep, median step CPU time; "
                                    f"{overhead:+.0f} us/step over the plain loop"))
+    for name in ("digits-av-gated", "digits-av-concat"):
+        model = mmzoo.create_model(name)
+        seconds = interleaved({"fused": optimizer_step_seconds(True, model),
+                               "foreach": optimizer_step_seconds(False, model)}, 3 if args.quick else 9)
+        count = sum(p.numel() for p in model.parameters())
+        results.append(Result("trainer", f"fused vs foreach AdamW step ({name})", seconds["fused"] * 1e3,
+                              seconds["foreach"] * 1e3, "ms/step", "<= 1.0",
+                              note=f"{count / 1e6:.2f} M parameters, 1 thread, CPU time; optim.fused: auto"))
     model, data, batch, _ = CASES["av-digits, digits-av-concat, batch 32"]
     steps = 16 if args.quick else 40
     speeds = best_of({
