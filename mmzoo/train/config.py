@@ -424,6 +424,16 @@ def validate_config(raw: Any, source: str | None = None) -> TrainConfig:
     return config
 
 
+def validate_model_section(raw: Any, source: str) -> ModelConfig:
+    """Check only a config's ``model`` section (what rebuilding a checkpoint's model needs, so that
+    checkpoints stay readable when other keys of the config change)."""
+    problems: list[str] = []
+    model = MODEL.check(expand_shorthands({"model": raw})["model"], "model", problems)
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+    return model
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping with ``yaml.safe_load``; errors say which file and line."""
     import yaml

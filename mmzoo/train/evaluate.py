@@ -126,13 +126,13 @@ def load_for_eval(source: str) -> tuple[torch.nn.Module, dict[str, Any] | None]:
 def model_from_checkpoint(path: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild a checkpoint's model from the config stored in it and load its weights."""
     from mmzoo.train import checkpoint as ckpt
-    from mmzoo.train.config import validate_config
+    from mmzoo.train.config import validate_model_section
     from mmzoo.train.trainer import build_model
 
     state = ckpt.load_state(path)
-    config = validate_config(state["config"], source=f"{path}/trainer_state.pt")
-    config.model.pretrained = False  # the checkpoint holds every weight
-    model = build_model(config)
+    model_config = validate_model_section(state["config"]["model"], source=f"{path}/trainer_state.pt")
+    model_config.pretrained = False  # the checkpoint holds every weight
+    model = build_model(model_config)
     ckpt.load_model_weights(model, path)
     return model, state["config"]
 

@@ -24,7 +24,7 @@ from torch import nn
 from mmzoo.errors import ConfigError, MmzooError
 from mmzoo.train import artifacts
 from mmzoo.train import checkpoint as ckpt
-from mmzoo.train.config import TrainConfig
+from mmzoo.train.config import ModelConfig, TrainConfig
 from mmzoo.train.data import build_loaders, close_loader, move_to_device, seed_cpu_rngs
 from mmzoo.train.distributed import DistContext, setup_distributed, step_stats, under_launcher
 from mmzoo.train.evaluate import evaluate
@@ -79,10 +79,10 @@ def derive_seed(seed: int, purpose: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + purpose * 7_919 + rank * 104_729) % (2**63 - 1)
 
 
-def build_model(config: TrainConfig) -> nn.Module:
+def build_model(model_config: ModelConfig) -> nn.Module:
+    """The model a config's ``model`` section names; errors are prefixed with ``model:``."""
     import mmzoo
 
-    model_config = config.model
     try:
         if model_config.spec is not None:
             return mmzoo.create_model(model_config.spec)
@@ -105,7 +105,7 @@ class Trainer:
         self.run_dir = self.plan.run_dir
         torch.manual_seed(config.seed)  # identical initialisation on every rank and every world size
         seed_cpu_rngs(config.seed)
-        self.model = build_model(config).to(self.device)
+        self.model = build_model(config.model).to(self.device)
         apply_channels_last(self.model, config.channels_last)
         self.frozen = apply_freeze(self.model, config.optim.freeze)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]

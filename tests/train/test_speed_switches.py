@@ -245,3 +245,19 @@ def test_speed_switch_mistakes_are_located():
         with pytest.raises(ConfigError) as info:
             validate_config({**base, **change}, "run.yaml")
         assert message in str(info.value), str(info.value)
+
+
+def test_a_checkpoint_from_an_older_config_layout_still_evaluates(toys, tmp_path):
+    """Rebuilding a checkpoint's model reads only the model section of its stored config: a key that
+    moved since (find_unused_parameters, now under ddp) does not make old checkpoints unreadable."""
+    from mmzoo.train import checkpoint as ckpt
+    from mmzoo.train.evaluate import model_from_checkpoint
+
+    result = run(tmp_path, optim__steps=2)
+    state = ckpt.load_state(result.checkpoint)
+    state["config"].pop("ddp")
+    state["config"]["find_unused_parameters"] = "auto"
+    torch.save(state, result.checkpoint / ckpt.STATE_FILE)
+    model, config = model_from_checkpoint(result.checkpoint)
+    assert config["find_unused_parameters"] == "auto"
+    assert max_abs_diff(model.state_dict(), load_tensors(result.checkpoint / "model.safetensors")) == 0.0
