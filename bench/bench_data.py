@@ -15,7 +15,8 @@
    (what receiving a worker's batches costs the training process itself).
 
 Everything runs with one torch thread in the training process, as the demo sets it on 2 cores with
-one worker. Medians of interleaved repeats.
+one worker, and with glibc's malloc thresholds fixed as ``mmzoo train`` fixes them. Medians of
+interleaved repeats.
 """
 
 from __future__ import annotations
@@ -249,7 +250,10 @@ def bench_loaders(args, results: list[Result]) -> None:
 
 
 def bench(args) -> list[Result]:
+    from mmzoo.train.memory import tune_malloc
+
     torch.set_num_threads(1)
+    tune_malloc()  # as `mmzoo train` does at start (the workers fork from this process and inherit it)
     results: list[Result] = []
     bench_encoders(args, results)
     bench_loaders(args, results)

@@ -6,7 +6,8 @@
    inside each of the trainer's per-step hooks, so both see the same machine at the same moment. Each
    iteration after a warm-up is timed (data, step and bookkeeping; not the trainer's start-up and final
    save) in CPU time of this one-thread process, and the median iterations are compared: a busy shared
-   machine disturbs some iterations, and wall time far more than CPU time.
+   machine disturbs some iterations, and wall time far more than CPU time. glibc's malloc thresholds
+   are fixed for both, as ``mmzoo train`` fixes them.
 2. The optimizer step with torch's fused AdamW kernel (``optim.fused: auto`` picks it wherever torch
    has one) against the default multi-tensor (foreach) one, on the same parameters and gradients.
 3. Global samples/s of `mmzoo train --nproc 2` (two gloo ranks, same per-rank batch) against one
@@ -165,7 +166,10 @@ def best_of(fns: dict, repeats: int) -> dict[str, float]:
 
 
 def bench(args) -> list[Result]:
+    from mmzoo.train.memory import tune_malloc
+
     torch.set_num_threads(1)
+    tune_malloc()  # as `mmzoo train` does at start (the workers fork from this process and inherit it)
     results = []
     for label, (model, data, batch, steps) in CASES.items():
         steps = max(WARMUP + 10, steps // 3) if args.quick else steps
