@@ -23,7 +23,7 @@ from pathlib import Path
 from common import Result, interleaved, main, python
 
 MODELS = {
-    "builtin wide (cnn + byte-gru + mlp, 60 MB)": {
+    "builtin wide (cnn + byte-gru + mlp, 148 MB)": {
         "encoders": {"image": {"type": "cnn", "channels": [64, 128, 256], "output_dim": 1024},
                      "text": {"type": "byte-gru", "hidden_dim": 512, "output_dim": 1024},
                      "vec": {"type": "mlp", "in_dim": 512, "hidden_dims": [2048, 2048], "output_dim": 1024}},
