@@ -92,6 +92,8 @@ def run_config(
         "seed": 0,
         "output_dir": str(out / name),
         "resume": "auto",
+        # NHWC convolutions: EfficientNet-Lite0's depthwise layers run ~20% faster so on this CPU
+        "channels_last": ["encoders.image"] if "image" in spec["modalities"] else False,
     }
 
 
@@ -126,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from mmzoo.errors import MmzooError
     from mmzoo.train.config import validate_config
+    from mmzoo.train.memory import tune_malloc
     from mmzoo.train.trainer import train
+
+    tune_malloc()  # as `mmzoo train` does
 
     if "OMP_NUM_THREADS" not in os.environ:  # leave a core to the data workers
         torch.set_num_threads(max(1, torch.get_num_threads() - args.workers))
