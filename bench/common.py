@@ -53,11 +53,16 @@ class Result:
 
 
 def interleaved(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """Call each measuring function in turn ``repeats`` times; return the median of each."""
+    """Call each measuring function in turn ``repeats`` times; return the median of each.
+
+    The order alternates between rounds (A B, B A, ...), so that whatever the previous call leaves
+    behind (warm caches, the allocator's free lists) favours neither side.
+    """
     samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            samples[key].append(fn())
+    order = list(fns)
+    for round_ in range(repeats):
+        for key in order if round_ % 2 == 0 else reversed(order):
+            samples[key].append(fns[key]())
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
