@@ -54,21 +54,40 @@ def main() -> int:
                 continue
             rows.extend(json.loads(Path(out.name).read_text()))
     command = "python bench/run.py" + (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
-    write_results(rows, command, failures)
+    ran = sorted({r["bench"] for r in rows})
+    write_results(merge_runs(rows, ran, command), failures)
     return 1 if failures else 0
 
 
-def write_results(rows: list[dict], command: str, failures: list[str]) -> None:
+def merge_runs(rows: list[dict], ran: list[str], command: str) -> dict:
+    """This run's rows replace those of the same benches in ``results.json``; the others are kept, so
+    ``--only compose`` refreshes one bench without dropping the rest. Each bench remembers its run."""
+    path = HERE / "results.json"
+    previous = json.loads(path.read_text()) if path.exists() else {"rows": [], "runs": {}}
+    when = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    kept = [r for r in previous["rows"] if r["bench"] not in ran]
+    runs = {name: run for name, run in previous["runs"].items() if name not in ran}
+    runs.update({name: {"command": command, "when": when} for name in ran})
+    merged = {"machine": machine(), "rows": sorted(kept + rows, key=lambda r: r["bench"]), "runs": runs}
+    path.write_text(json.dumps(merged, indent=1) + "\n")
+    return merged
+
+
+def write_results(results: dict, failures: list[str]) -> None:
     path = HERE / "RESULTS.md"
     previous = path.read_text() if path.exists() else ""
     notes = previous.split("<!-- notes -->", 1)[1] if "<!-- notes -->" in previous else "\n"
+    by_run: dict[tuple[str, str], list[str]] = {}
+    for name, run in sorted(results["runs"].items()):
+        by_run.setdefault((run["command"], run["when"]), []).append(name)
+    produced = "; ".join(f"`{command}` on {when} ({', '.join(names)})" for (command, when), names in by_run.items())
     lines = ["# Benchmark results", "",
-             f"Produced by `{command}` (also `make bench`) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
-             f"Machine: {machine()}.", "",
+             f"Produced by {produced}; `make bench` runs them all.",
+             f"Machine: {results['machine']}.", "",
              "Each figure is a median, measured side by side with its baseline in the same run; "
              "ratio = value / baseline.", "",
              "| bench | figure | value | baseline | unit | ratio | target | |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in results["rows"]:
         verdict = {True: "ok", False: "**missed**", None: ""}[r["passed"]]
         lines.append(f"| {r['bench']} | {r['name']} | {r['value']:.4g} | {r['baseline']:.4g} | {r['unit']} | "
                      f"{r['ratio']:.3f} | {r['target']} | {verdict} {r['note']} |")
