@@ -46,8 +46,8 @@ Python: ``mmzoo.train.train(mmzoo.train.load_config("run.yaml"))`` returns a ``T
     best_metric: loss                 # an eval metric; best_mode min|max is guessed from the name
     output_dir: runs/my-run           # never overwritten unless resume is set
     resume: null                      # auto (latest checkpoint of output_dir, or a fresh start) | a path
-    compile: false                    # true, or {backend, mode, dynamic, fullgraph}: torch.compile for
-                                      # training steps; evaluation runs the eager model
+    compile: false                    # true, or {backend, mode, dynamic, fullgraph, eval}: torch.compile
+                                      # of the training step; eval: true compiles evaluation too
     channels_last: false              # true, or parts like [encoders.image]: NHWC conv weights
     ddp:                              # used with several ranks
       find_unused_parameters: auto    # auto probes one batch for trainable parameters without grads

@@ -111,6 +111,7 @@ class CompileConfig:
     mode: str | None = None
     dynamic: bool | None = None
     fullgraph: bool = False
+    eval: bool = False
 
 
 @dataclass
@@ -285,6 +286,7 @@ COMPILE = AnyOf(
                 "mode": Field(Optional(Str()), None),
                 "dynamic": Field(Optional(Bool()), None),
                 "fullgraph": Field(Bool(), False),
+                "eval": Field(Bool(), False, "also compile the evaluation forward (another compile)"),
             }
         ),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,16 +21,19 @@ def evaluate(
     *,
     precision: Precision | None = None,
     device: torch.device | None = None,
+    forward: Callable[[Any], Any] | None = None,
 ) -> dict[str, float]:
     """Run ``model`` in eval mode under ``torch.inference_mode`` on every batch of ``loader`` (which
     yields ``(num_examples, batch)``); return ``{"loss": ..., <head metrics>..., "num_examples": N}``
-    over all ranks (a collective: call it on every rank). The model's mode is restored.
+    over all ranks (a collective: call it on every rank). The model's mode is restored. ``forward``
+    (default: ``model``) is what each batch goes through, e.g. a ``torch.compile`` of ``model``.
 
     Head metrics are exact when the head has ``metric_sums``/``metrics_from_sums`` (the sums are
     added over batches and ranks, then turned into metrics once); a head with only ``metrics`` gets
     per-batch values averaged weighted by example count. The loss is always count-weighted.
     """
     device = device or ctx.device
+    forward = model if forward is None else forward
     was_training = model.training
     model.eval()
     head = HeadMetrics(getattr(model, "head", None))
@@ -41,7 +45,7 @@ def evaluate(
             for count, batch in loader:
                 batch = move_to_device(batch, device, non_blocking)
                 with precision.autocast() if precision is not None else contextlib.nullcontext():
-                    output = model(batch)
+                    output = forward(batch)
                 if output.loss is not None:
                     weighted.add({"loss": float(output.loss.float())}, count)
                 weighted.add(head.add(output.outputs, batch.get("target")), count)

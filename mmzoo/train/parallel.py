@@ -47,9 +47,10 @@ def apply_channels_last(model: nn.Module, setting: bool | list[str]) -> None:
 
 
 def compile_module(module: nn.Module, config: CompileConfig | None) -> nn.Module:
-    """``torch.compile(module)`` as configured, or ``module`` itself. The compiled wrapper is used for
-    training only: evaluation runs the eager model, which spares a second compile (eval mode is
-    another graph) and a recompile for the last, smaller eval batch."""
+    """``torch.compile(module)`` as configured, or ``module`` itself (parameters are shared, so names
+    in checkpoints stay as they are). The trainer compiles the training step; evaluation runs the eager
+    model unless ``compile.eval`` is set, since eval mode is another graph to compile and a smaller
+    last eval batch one more."""
     if config is None:
         return module
     return torch.compile(

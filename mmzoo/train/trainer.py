@@ -124,6 +124,8 @@ class Trainer:
         if self.plan.resume_from is not None:
             self._load(self.plan.resume_from)
         self.forward_module = self._wrap()
+        compile_eval = config.compile is not None and config.compile.eval
+        self.eval_forward = compile_module(self.model, config.compile) if compile_eval else None
         self._move_batches = self.device.type != "cpu"  # DataLoader batches are already on the CPU
         self._write_start_files()
 
@@ -381,7 +383,12 @@ class Trainer:
 
     def _evaluate(self) -> bool:
         metrics = evaluate(
-            self.model, self.eval_loader, self.ctx, precision=self.precision, device=self.device
+            self.model,
+            self.eval_loader,
+            self.ctx,
+            precision=self.precision,
+            device=self.device,
+            forward=self.eval_forward,
         )
         self._set_train_mode()
         self.eval_examples = int(metrics.pop("num_examples"))

@@ -133,21 +133,32 @@ def test_fused_true_without_a_kernel_is_a_config_error(monkeypatch):
     assert not is_fused(build_optimizer(model, validate_config(raw).optim))  # falls back quietly
 
 
-def test_compile_trains_through_the_compiled_module_and_evaluates_the_eager_one(toys, tmp_path):
-    modules = []
+@pytest.mark.parametrize("compile_eval", [False, True])
+def test_compile_trains_through_the_compiled_module_and_evaluates_as_configured(toys, tmp_path, compile_eval):
+    seen = []
     result = run(
         tmp_path,
-        hooks=[lambda t: modules.append(t.forward_module)],
-        compile={"backend": "eager"},
+        hooks=[lambda t: seen.append((t.forward_module, t.eval_forward))],
+        compile={"backend": "eager", "eval": compile_eval},
         optim__steps=2,
         eval_every=1,
     )
     assert result.completed
-    assert all(isinstance(m, torch._dynamo.eval_frame.OptimizedModule) for m in modules)
-    assert modules[0]._orig_mod.model is not None
+    optimized = torch._dynamo.eval_frame.OptimizedModule
+    assert all(isinstance(train_step, optimized) for train_step, _ in seen)
+    if compile_eval:
+        assert all(isinstance(forward, optimized) and forward._orig_mod is trainer_model(seen) for _, forward in seen)
+    else:
+        assert all(forward is None for _, forward in seen)  # evaluation runs the eager model
     reference = run(tmp_path, "eager", optim__steps=2, eval_every=1)
     assert max_abs_diff(trained(tmp_path, "run"), trained(tmp_path, "eager")) < 1e-6
     assert result.metrics["loss"] == pytest.approx(reference.metrics["loss"], abs=1e-6)
+    assert result.metrics["accuracy"] == reference.metrics["accuracy"]
+
+
+def trainer_model(seen):
+    """The model behind the compiled training step (LossOnly's ``model``)."""
+    return seen[0][0]._orig_mod.model
 
 
 def test_ddp_options_reach_distributed_data_parallel(tmp_path):
