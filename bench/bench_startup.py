@@ -13,10 +13,11 @@ from common import Result, interleaved, main, python, wall_time
 def bench(args) -> list[Result]:
     repeats = 3 if args.quick else 11
     py = python()
-    heavy = subprocess.run(
+    listing = subprocess.run(
         [py, "-c", "import sys, mmzoo; from mmzoo.cli import main; main(['list']); "
-                   "print(','.join(m for m in ('torch', 'timm', 'transformers') if m in sys.modules))"],
-        capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+                   "print('heavy:' + ','.join(m for m in ('torch', 'timm', 'transformers') if m in sys.modules))"],
+        capture_output=True, text=True, check=True).stdout
+    heavy = listing[listing.rindex("heavy:") + len("heavy:"):].strip()
     times = interleaved({
         "pass": lambda: wall_time([py, "-c", "pass"]),
         "import": lambda: wall_time([py, "-c", "import mmzoo"]),
