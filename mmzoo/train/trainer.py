@@ -203,7 +203,7 @@ class Trainer:
         """The callable a training batch goes through: the model's loss, compiled and/or in DDP."""
         self.ddp = None
         if not self.ctx.is_distributed:
-            if self.config.compile is None:
+            if self.config.compile is None:  # a plain call: no wrapper module to go through each step
                 return lambda batch: self.model(batch).loss
             return compile_module(LossOnly(self.model), self.config.compile)
         find_unused = self.config.ddp.find_unused_parameters
