@@ -383,7 +383,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({_first_line(exc)})") from None
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({first_line(exc)})") from None
     return key.split("."), parsed
 
 
@@ -453,7 +453,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError(
-            f"{where}: invalid YAML ({getattr(exc, 'problem', None) or _first_line(exc)})"
+            f"{where}: invalid YAML ({getattr(exc, 'problem', None) or first_line(exc)})"
         ) from None
     if raw is None:
         raise ConfigError(f"{path}: the config file is empty; it needs model, data, optim and output_dir")
@@ -470,5 +470,6 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     return validate_config(raw, source=str(path))
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception's first message line (its type name when it has no message), for one-line errors."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__

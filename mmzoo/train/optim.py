@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mmzoo.errors import ConfigError, did_you_mean
-from mmzoo.train.config import OptimConfig
+from mmzoo.train.config import OptimConfig, first_line
 
 
 def part_names(model: nn.Module) -> list[str]:
@@ -110,17 +110,13 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
         devices = sorted({str(p.device) for g in groups for p in g["params"]})
         raise ConfigError(
             f"optim.fused: torch has no fused {config.name} kernel for parameters on {', '.join(devices)} "
-            f"({_first_line(exc)}); set optim.fused to auto or false"
+            f"({first_line(exc)}); set optim.fused to auto or false"
         ) from None
 
 
 def is_fused(optimizer: torch.optim.Optimizer) -> bool:
     """Whether ``optimizer`` runs torch's fused kernels."""
     return bool(optimizer.defaults.get("fused"))
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @dataclass(frozen=True)
