@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
-from common import Result, interleaved, main, python
+from common import Result, build_or_skip, interleaved, main, python
 
 MODELS = {
     "builtin wide (cnn + byte-gru + mlp, 148 MB)": {
@@ -111,11 +111,10 @@ def bench(args) -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         for label, spec in MODELS.items():
             directory = Path(tmp) / label.split()[0]
-            try:
-                mmzoo.create_model(spec).save_pretrained(directory)
-            except mmzoo.MmzooError as exc:  # a plugin that is not installed
-                print(f"skipped {label}: {exc}", file=sys.stderr)
+            model = build_or_skip(partial(mmzoo.create_model, spec), label)
+            if model is None:
                 continue
+            model.save_pretrained(directory)
             size_kb = (directory / "model.safetensors").stat().st_size / 1024
             imports = Path(tmp) / f"{directory.name}-imports.json"
             _child("probe", directory, imports)

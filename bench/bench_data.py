@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
-from common import Result, main
+from common import Result, build_or_skip, main
 
 import mmzoo
 
@@ -108,11 +108,10 @@ def bench_encoders(args, results: list[Result]) -> None:
     datasets: dict[str, object] = {}
     batches = 3 if args.quick else 10
     for label, (dataset_name, spec, key, frozen) in encoder_cases().items():
-        try:
-            model = mmzoo.create_model({"encoders": {key: spec}, "fusion": {"type": "concat"},
-                                        "head": {"type": "classification", "num_classes": 10}})
-        except mmzoo.MmzooError as exc:  # a plugin that is not installed
-            print(f"skipped {label}: {exc}", file=sys.stderr)
+        model = build_or_skip(partial(mmzoo.create_model, {
+            "encoders": {key: spec}, "fusion": {"type": "concat"},
+            "head": {"type": "classification", "num_classes": 10}}), label)
+        if model is None:
             continue
         encoder = model.encoders[key]
         if dataset_name not in datasets:
@@ -205,11 +204,8 @@ def bench_loaders(args, results: list[Result]) -> None:
     repeats = 3 if args.quick else 5
     items = median_rate(lambda: item_rate(dataset, 200 if args.quick else 800), repeats)
     for label, (build, frozen_parts) in demo_models().items():
-        try:
-            torch.manual_seed(0)
-            model = build()
-        except mmzoo.MmzooError as exc:
-            print(f"skipped {label}: {exc}", file=sys.stderr)
+        model = build_or_skip(build, label)
+        if model is None:
             continue
         frozen = freeze(model, frozen_parts)
         step = Step(model, frozen)

@@ -42,10 +42,11 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
-from common import Result, interleaved, main
+from common import Result, build_or_skip, interleaved, main
 
 import mmzoo
 
@@ -164,11 +165,10 @@ def allocator_child(key: str, case: str, fixed: bool, quick: bool) -> None:
             return run
 
         runs = {"inference_mode": forward(torch.inference_mode), "no_grad": forward(torch.no_grad)}
-        times: dict[str, list[float]] = {k: [] for k in runs}
-        for round_ in range(1 + (3 if quick else 7)):  # the first round warms up; the order alternates
-            for k in runs if round_ % 2 else reversed(runs):
-                times[k].append(per_batch(runs[k], data))
-        print(json.dumps({k: statistics.median(v[1:]) * 1e3 for k, v in times.items()}), flush=True)
+        for run in runs.values():  # warm-up
+            per_batch(run, data)
+        times = interleaved({k: partial(per_batch, run, data) for k, run in runs.items()}, 3 if quick else 7)
+        print(json.dumps({k: v * 1e3 for k, v in times.items()}), flush=True)
         return
     per_batch(run, data[:2])
     times = [per_batch(run, data) for _ in range(3 if quick else 7)]
@@ -378,11 +378,8 @@ def bench(args) -> list[Result]:
     limit = 240 if args.quick else 600
     train = mmzoo.create_dataset("av-digits", split="train")
     for key, (build, frozen) in models().items():
-        try:
-            torch.manual_seed(0)
-            model = build()
-        except mmzoo.MmzooError as exc:
-            print(f"skipped {key}: {exc}", file=sys.stderr)
+        model = build_or_skip(build, key)
+        if model is None:
             continue
         eval_data = batches(model, test, 4 if args.quick else 8)
         eval_harness(model, args, key, eval_data, results)

@@ -66,6 +66,21 @@ def interleaved(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, 
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+def build_or_skip(build: Callable[[], object], label: str):
+    """``build()`` seeded with 0, or None (said on stderr) when a part it needs is missing here, e.g. a
+    plugin model without its plugin: the bench goes on with the other models."""
+    import torch
+
+    import mmzoo
+
+    try:
+        torch.manual_seed(0)
+        return build()
+    except mmzoo.MmzooError as exc:
+        print(f"skipped {label}: {exc}", file=sys.stderr)
+        return None
+
+
 def wall_time(argv: list[str], env: dict | None = None) -> float:
     """Seconds one process takes from start to exit."""
     start = time.perf_counter()
