@@ -32,6 +32,7 @@ from mmzoo.train.schema import (
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
+BOOL_OR_AUTO = AnyOf([Bool(), Choice(("auto",))])
 
 
 @dataclass
@@ -259,7 +260,7 @@ OPTIM = Section(
         "grad_accum": Field(Int(1), 1, "micro-batches per optimizer step"),
         "clip_grad_norm": Field(Optional(Float(0.0, exclusive_minimum=True)), None, "max global grad norm"),
         "fused": Field(
-            AnyOf([Bool(), Choice(("auto",))]), "auto", "fused optimizer kernels; auto: where torch has them"
+            BOOL_OR_AUTO, "auto", "fused optimizer kernels; auto: where torch has them"
         ),
     },
     build=_build_optim,
@@ -268,7 +269,7 @@ OPTIM = Section(
 DDP = Section(
     {
         "find_unused_parameters": Field(
-            AnyOf([Bool(), Choice(("auto",))]), "auto", "auto probes one batch for trainable parameters without grads"
+            BOOL_OR_AUTO, "auto", "auto probes one batch for trainable parameters without grads"
         ),
         "gradient_as_bucket_view": Field(Bool(), True, "gradients are views into the all-reduce buckets (no copy)"),
         "static_graph": Field(Bool(), False, "the set of used parameters never changes between steps"),
