@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from mmzoo.train.memory import tune_malloc
 
     tune_malloc()
-    model, run_config = load_for_eval(args.source)
-    split = _choose_split(args, run_config, params)
+    model, run_eval = load_for_eval(args.source)
+    split = _choose_split(args, run_eval, params)
     if split is None:
         raise ConfigError(
             "--data: required (a registered dataset name; see `mmzoo list --kind dataset`), "
@@ -103,23 +103,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _choose_split(args: argparse.Namespace, run_config: dict | None, params: dict):
+def _choose_split(args: argparse.Namespace, run_eval, params: dict):
+    """The split to evaluate: ``--data`` (keeping the run's dataset parameters when it is the run's
+    evaluation dataset), else the run's evaluation split; ``--param``, ``--split`` and
+    ``--max-examples`` override what the run used. None when there is neither."""
+    from dataclasses import replace
+
     from mmzoo.train.config import SplitConfig
 
-    run_eval = None
-    if isinstance(run_config, dict):
-        data = run_config.get("data") or {}
-        run_eval = data.get("eval") if isinstance(data, dict) else None
-    if args.data is None and isinstance(run_eval, dict) and run_eval.get("dataset"):
-        merged = {**(run_eval.get("params") or {}), **params}
-        return SplitConfig(
-            run_eval["dataset"],
-            args.split or run_eval.get("split") or "test",
-            merged,
-            args.max_examples or run_eval.get("max_examples"),
-        )
     if args.data is None:
-        return None
-    if isinstance(run_eval, dict) and run_eval.get("dataset") == args.data:
-        params = {**(run_eval.get("params") or {}), **params}  # same dataset: keep the run's settings
+        if run_eval is None:
+            return None
+        return replace(
+            run_eval,
+            split=args.split or run_eval.split,
+            params={**run_eval.params, **params},
+            max_examples=args.max_examples or run_eval.max_examples,
+        )
+    if run_eval is not None and run_eval.dataset == args.data:
+        params = {**run_eval.params, **params}  # same dataset: keep the run's settings
     return SplitConfig(args.data, args.split or "test", params, args.max_examples)

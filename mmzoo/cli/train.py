@@ -1,4 +1,4 @@
-"""``mmzoo train CONFIG.yaml [--nproc N] [--set KEY=VALUE ...]``."""
+"""``mmzoo train CONFIG.yaml [--nproc N] [--set KEY=VALUE ...]`` and ``mmzoo train --print-config``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,18 @@ HELP = "train a model from a YAML config (one process, --nproc N local ranks, or
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="run.yaml: model, data, optim, output_dir, ...")
+    parser.add_argument("config", nargs="?", help="run.yaml: model, data, optim, output_dir, ...")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the reference run.yaml (every key, its default, allowed values and help) and exit",
+    )
     parser.add_argument(
         "--nproc",
         type=int,
         default=None,
         metavar="N",
-        help="start N ranks on this machine through torch's elastic launcher (DDP)",
+        help="start N ranks on this machine through torch's elastic launcher",
     )
     parser.add_argument(
         "--set",
@@ -31,6 +36,15 @@ def run(args: argparse.Namespace) -> int:
     from mmzoo.errors import ConfigError, MmzooError
     from mmzoo.train.config import load_config
 
+    if args.print_config:
+        from mmzoo.train.reference import render_reference
+
+        print(render_reference(), end="")
+        return 0
+    if args.config is None:
+        raise ConfigError(
+            "config: required, the run.yaml to train from (`mmzoo train --print-config` prints a reference)"
+        )
     config = load_config(args.config, args.overrides)
     if args.nproc is not None and args.nproc > 1:
         from mmzoo.train.distributed import launch_local, under_launcher
@@ -41,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                 "--nproc: this process was already started by torchrun; drop --nproc and let "
                 "torchrun's --nproc-per-node choose the number of ranks"
             )
-        plan_run(config)  # refuse an occupied run directory before starting any rank
+        config.strategy_for(args.nproc)  # refuse a strategy that cannot run N ranks before starting any
+        plan_run(config)  # and an occupied run directory
         forwarded = [args.config, *(f"--set={item}" for item in args.overrides)]
         return launch_local(args.nproc, ["train", *forwarded])
     if args.nproc is not None and args.nproc < 1:

@@ -14,34 +14,31 @@ from torch import nn
 
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
-from mmzoo.train.metrics import read_metrics
 from mmzoo.train.plot import plot_curves
-from mmzoo.train.rundir import CONFIG_FILE, CURVES_FILE, METRICS_FILE, MODEL_DIR
-
-RUN_INFO_FILE = "run.json"
+from mmzoo.train.rundir import TEMP_PREFIX, RunDir
 
 
-def write_run_files(run_dir: Path, config: TrainConfig, info: dict[str, Any]) -> None:
+def write_run_files(run: RunDir, config: TrainConfig, info: dict[str, Any]) -> None:
     """The resolved ``config.yaml`` and ``run.json`` (world size, device, versions, resume point)."""
     import yaml
 
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run.path.mkdir(parents=True, exist_ok=True)
     ckpt.atomic_write_text(
-        run_dir / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+        run.config_file, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
     )
     info = {**info, "torch": torch.__version__, "python": platform.python_version(), "argv": sys.argv}
-    ckpt.atomic_write_text(run_dir / RUN_INFO_FILE, json.dumps(info, indent=2) + "\n")
+    ckpt.atomic_write_text(run.run_info_file, json.dumps(info, indent=2) + "\n")
 
 
-def plot(run_dir: Path) -> None:
+def plot(run: RunDir) -> None:
     """Redraw ``curves.png`` from ``metrics.jsonl``."""
-    if (run_dir / METRICS_FILE).exists():
-        plot_curves(read_metrics(run_dir / METRICS_FILE), run_dir / CURVES_FILE, title=run_dir.name)
+    if run.metrics_file.exists():
+        plot_curves(run.metrics(), run.curves_file, title=run.path.name)
 
 
 def save_model(
     model: nn.Module,
-    run_dir: Path,
+    run: RunDir,
     config: TrainConfig,
     *,
     metrics: dict[str, float],
@@ -63,8 +60,8 @@ def save_model(
             "eval_examples": eval_examples,
         },
     }
-    target = run_dir / MODEL_DIR
-    temp = run_dir / f".tmp-{MODEL_DIR}"
+    target = run.model_dir
+    temp = target.with_name(TEMP_PREFIX + target.name)
     shutil.rmtree(temp, ignore_errors=True)
     model.save_pretrained(temp, extra=extra)
     for child in temp.iterdir():
@@ -72,5 +69,5 @@ def save_model(
     if target.exists():
         shutil.rmtree(target)
     temp.rename(target)
-    ckpt.fsync_dir(run_dir)
+    ckpt.fsync_dir(run.path)
     return target

@@ -1,16 +1,19 @@
-"""Atomic checkpoints: ``checkpoints/step-000123/{model.safetensors, trainer_state.pt}``.
+"""Atomic checkpoints: ``checkpoints/step-000123/{model.safetensors, trainer_state.pt, checkpoint.json}``.
 
 A checkpoint is written into a hidden temporary directory, every file fsynced, then the directory
 is renamed into place and its parent fsynced. A crash at any moment leaves either the complete new
 checkpoint or none of it; the previous ones stay usable. ``trainer_state.pt`` holds only tensors and
-plain data, so it loads with ``torch.load(weights_only=True)``.
+plain data, so it loads with ``torch.load(weights_only=True)``; ``checkpoint.json`` repeats the plain
+facts (step, best, strategy, world size) for readers without torch (:class:`~mmzoo.train.rundir.RunDir`).
+What the weights files are is the training strategy's business (:mod:`mmzoo.train.strategy`): the
+manager writes whatever ``write`` puts into the temporary directory.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,11 +24,18 @@ import numpy as np
 import torch
 
 from mmzoo.errors import ConfigError, WeightsError
+from mmzoo.train.rundir import (
+    CHECKPOINT_INFO,
+    CHECKPOINT_STATE,
+    CHECKPOINT_WEIGHTS,
+    TEMP_PREFIX,
+    checkpoint_name,
+    list_checkpoints,
+)
 
-MODEL_FILE = "model.safetensors"
-STATE_FILE = "trainer_state.pt"
-_STEP_DIR = re.compile(r"^step-(\d+)$")
-_TEMP_PREFIX = ".tmp-"
+MODEL_FILE = CHECKPOINT_WEIGHTS
+STATE_FILE = CHECKPOINT_STATE
+_TEMP_PREFIX = TEMP_PREFIX
 
 
 def _umask_mode(mode: int) -> int:
@@ -107,12 +117,8 @@ def restore_rng(state: dict[str, Any]) -> None:
 # --- checkpoint directories ----------------------------------------------------------------------
 
 
-def is_checkpoint(path: Path) -> bool:
-    return (path / MODEL_FILE).is_file() and (path / STATE_FILE).is_file()
-
-
 class CheckpointManager:
-    """The ``checkpoints/`` directory of a run: save, list, prune (keep last k + best)."""
+    """The ``checkpoints/`` directory of a run: save atomically, list, prune (keep last k + best)."""
 
     def __init__(self, directory: Path, keep_last: int) -> None:
         self.directory = Path(directory)
@@ -120,21 +126,14 @@ class CheckpointManager:
 
     def steps(self) -> list[tuple[int, Path]]:
         """Complete checkpoints, oldest first."""
-        if not self.directory.is_dir():
-            return []
-        found = []
-        for child in self.directory.iterdir():
-            match = _STEP_DIR.match(child.name)
-            if match and child.is_dir() and is_checkpoint(child):
-                found.append((int(match.group(1)), child))
-        return sorted(found)
+        return list_checkpoints(self.directory)
 
     def latest(self) -> Path | None:
         steps = self.steps()
         return steps[-1][1] if steps else None
 
     def path_for(self, step: int) -> Path:
-        return self.directory / f"step-{step:06d}"
+        return self.directory / checkpoint_name(step)
 
     def remove_temporaries(self) -> None:
         """Leftovers of writes interrupted by a crash."""
@@ -146,23 +145,45 @@ class CheckpointManager:
                     )
 
     def save(
-        self, step: int, module: torch.nn.Module, state: dict[str, Any], *, keep: set[int] = frozenset()
-    ) -> Path:  # type: ignore[assignment]
-        """Write checkpoint ``step`` atomically, then prune all but the last ``keep_last`` and ``keep``."""
-        from safetensors.torch import save_model
+        self,
+        step: int,
+        state: dict[str, Any],
+        write: Callable[[Path], None],
+        *,
+        info: dict[str, Any] | None = None,
+        keep: set[int] = frozenset(),  # type: ignore[assignment]
+    ) -> Path:
+        """Write checkpoint ``step`` atomically: ``write(directory)`` puts the weights there, then the
+        trainer ``state`` and ``info`` (checkpoint.json) follow; prune all but the last ``keep_last``
+        and ``keep``."""
+        temp = self.begin(step)
+        try:
+            write(temp)
+            torch.save(state, temp / STATE_FILE)
+            (temp / CHECKPOINT_INFO).write_text(json.dumps({"step": step, **(info or {})}) + "\n", encoding="utf-8")
+            for child in temp.iterdir():
+                if child.is_file():
+                    fsync_file(child)
+            fsync_dir(temp)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        return self.commit(temp, step, keep)
 
+    def begin(self, step: int) -> Path:
+        """A fresh hidden directory for checkpoint ``step``'s files (every file in it is fsynced by the
+        writer before :meth:`commit`)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.path_for(step)
         temp = Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{final.name}.", dir=self.directory))
+        os.chmod(temp, _umask_mode(0o777))
+        return temp
+
+    def commit(self, temp: Path, step: int, keep: set[int] = frozenset()) -> Path:  # type: ignore[assignment]
+        """Rename the written ``temp`` into place as checkpoint ``step`` (replacing one of the same step
+        whole), make that durable, then prune."""
+        final = self.path_for(step)
         try:
-            os.chmod(temp, _umask_mode(0o777))
-            save_model(
-                module, str(temp / MODEL_FILE), metadata={"format": "pt", "step": str(step)}, force_contiguous=True
-            )
-            torch.save(state, temp / STATE_FILE)
-            for name in (MODEL_FILE, STATE_FILE):
-                fsync_file(temp / name)
-            fsync_dir(temp)
             if final.exists():  # the same step saved again (e.g. after a resume): replace it whole
                 stale = final.with_name(f"{_TEMP_PREFIX}stale-{final.name}")
                 os.replace(final, stale)
@@ -183,6 +204,18 @@ class CheckpointManager:
         for step, path in steps:
             if step not in recent and step not in keep:
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def model_writer(module: torch.nn.Module, step: int | None = None) -> Callable[[Path], None]:
+    """A ``write`` for :meth:`CheckpointManager.save`: the module's full state as model.safetensors."""
+
+    def write(directory: Path) -> None:
+        from safetensors.torch import save_model
+
+        metadata = {"format": "pt"} if step is None else {"format": "pt", "step": str(step)}
+        save_model(module, str(directory / MODEL_FILE), metadata=metadata, force_contiguous=True)
+
+    return write
 
 
 def load_state(path: Path) -> dict[str, Any]:

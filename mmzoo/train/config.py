@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmzoo.errors import ConfigError
+from mmzoo.errors import ConfigError, MmzooError
 from mmzoo.train.schema import (
     REQUIRED,
     AnyOf,
@@ -32,6 +32,7 @@ from mmzoo.train.schema import (
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
+STRATEGIES = ("auto", "single", "ddp")
 BOOL_OR_AUTO = AnyOf([Bool(), Choice(("auto",))])
 
 
@@ -49,6 +50,17 @@ class ModelConfig:
         if self.spec is not None:
             return {**copy.deepcopy(self.spec), "pretrained": self.pretrained}
         return {"name": self.name, "pretrained": self.pretrained, "overrides": copy.deepcopy(self.overrides)}
+
+    def build(self) -> Any:
+        """The model this section names (``mmzoo.create_model``); errors are prefixed with ``model:``."""
+        import mmzoo
+
+        try:
+            if self.spec is not None:
+                return mmzoo.create_model(self.spec)
+            return mmzoo.create_model(self.name, pretrained=self.pretrained, **self.overrides)
+        except MmzooError as exc:
+            raise type(exc)(f"model: {exc}") from None
 
 
 @dataclass
@@ -117,7 +129,7 @@ class CompileConfig:
 
 @dataclass
 class TrainConfig:
-    """A validated training config; see ``docs`` in :data:`SCHEMA_HELP` for every key."""
+    """A validated training config; :data:`SCHEMA` documents every key (``mmzoo train --print-config``)."""
 
     model: ModelConfig
     data: DataConfig
@@ -132,6 +144,7 @@ class TrainConfig:
     best_metric: str = "loss"
     best_mode: str = "min"
     resume: str | None = None
+    strategy: str = "auto"
     compile: CompileConfig | None = None
     channels_last: bool | list[str] = False
     ddp: DDPConfig = field(default_factory=DDPConfig)
@@ -147,8 +160,21 @@ class TrainConfig:
             out["optim"]["betas"] = list(self.optim.betas)
         return out
 
+    def strategy_for(self, world_size: int) -> str:
+        """The strategy a job of ``world_size`` ranks runs: ``auto`` resolved, ``single`` refused for
+        several ranks."""
+        if self.strategy == "auto":
+            return "ddp" if world_size > 1 else "single"
+        if self.strategy == "single" and world_size > 1:
+            raise ConfigError(
+                f"strategy: 'single' trains in one process, but this job has {world_size} ranks; use "
+                "strategy: ddp (or auto)"
+            )
+        return self.strategy
 
-# --- schema -------------------------------------------------------------------------------------
+
+# --- schema ---------------------------------------------------------------------------------------
+# The help texts below are the config's documentation: `mmzoo train --print-config` renders them.
 
 _SPEC_KEYS = ("encoders", "fusion", "head")
 
@@ -176,10 +202,12 @@ def _build_model(values: dict[str, Any], path: str, problems: list[str]) -> Any:
     return ModelConfig(name=values["name"], pretrained=values["pretrained"], overrides=values["overrides"])
 
 
-def _split_section(default_split: str) -> Section:
+def _split_section(default_split: str, example: str) -> Section:
     return Section(
         {
-            "dataset": Field(Str(), REQUIRED, "registered dataset name (mmzoo list --kind dataset)"),
+            "dataset": Field(
+                Str(), REQUIRED, "registered dataset name (mmzoo list --kind dataset)", example=example
+            ),
             "split": Field(Str(), default_split, "split passed to the dataset factory"),
             "params": Field(MapOf(), dict, "keyword arguments for the dataset factory"),
             "max_examples": Field(Optional(Int(1)), None, "use only the first N examples"),
@@ -214,25 +242,37 @@ def _build_optim(values: dict[str, Any], path: str, problems: list[str]) -> Any:
 MODEL = Section(
     {
         "name": Field(
-            Optional(Str()), None, "registry name, hf-hub:org/repo[@rev], a directory or a YAML file"
+            Optional(Str()),
+            None,
+            "registry name, hf-hub:org/repo[@rev], a directory or a YAML spec file",
+            example="digits-av-gated",
         ),
         "pretrained": Field(Bool(), False, "load the registry/hub weights before training"),
         "overrides": Field(MapOf(), dict, "overrides for parts, e.g. {head: {num_classes: 5}}"),
-        "encoders": Field(Optional(MapOf()), None, "inline spec: encoders by batch key"),
-        "fusion": Field(Optional(MapOf()), None, "inline spec: the fusion"),
-        "head": Field(Optional(MapOf()), None, "inline spec: the head"),
+        "encoders": Field(Optional(MapOf()), None, "inline spec (instead of name): encoders by batch key"),
+        "fusion": Field(Optional(MapOf()), None, "inline spec: the fusion, e.g. {type: gated, dim: 256}"),
+        "head": Field(Optional(MapOf()), None, "inline spec: the head, e.g. {type: classification, num_classes: 10}"),
     },
     build=_build_model,
+    doc="give 'name' (with optional 'overrides'), or an inline spec: 'encoders', 'fusion' and 'head'. "
+    "'model: NAME' is short for 'model: {name: NAME}'",
 )
 
 DATA = Section(
     {
-        "train": Field(_split_section("train"), REQUIRED, "training split"),
-        "eval": Field(Optional(_split_section("test")), None, "evaluation split"),
-        "batch_size": Field(Int(1), REQUIRED, "examples per device per micro-step"),
-        "eval_batch_size": Field(Optional(Int(1)), None, "defaults to batch_size"),
-        "num_workers": Field(Int(0), 0, "DataLoader worker processes per rank"),
-        "prefetch_factor": Field(Optional(Int(1)), None, "batches prefetched per worker"),
+        "train": Field(
+            _split_section("train", "av-digits"), REQUIRED, "training split; 'train: DATASET' is short for "
+            "'train: {dataset: DATASET}'"
+        ),
+        "eval": Field(
+            Optional(_split_section("test", "av-digits")),
+            None,
+            "evaluation split (leave it out for none); 'eval: DATASET' is short for 'eval: {dataset: DATASET}'",
+        ),
+        "batch_size": Field(Int(1), REQUIRED, "examples per device (per rank) and per micro-step", example=32),
+        "eval_batch_size": Field(Optional(Int(1)), None, "examples per evaluation batch; null: batch_size"),
+        "num_workers": Field(Int(0), 0, "DataLoader worker processes per rank (0: load in the training process)"),
+        "prefetch_factor": Field(Optional(Int(1)), None, "batches prefetched per worker (null: torch's default)"),
         "persistent_workers": Field(Bool(), True, "keep workers alive across epochs"),
         "shuffle": Field(Bool(), True, "shuffle the training split every epoch"),
         "drop_last": Field(Bool(), False, "drop the last incomplete training batch of an epoch"),
@@ -243,24 +283,36 @@ DATA = Section(
 OPTIM = Section(
     {
         "name": Field(Choice(OPTIMIZERS), "adamw", "optimizer"),
-        "lr": Field(Float(0.0, exclusive_minimum=True), REQUIRED, "base learning rate"),
-        "weight_decay": Field(Float(0.0), 0.0, "decoupled for adamw, L2 for adam/sgd"),
-        "betas": Field(Optional(ListOf(Float(0.0, 1.0), 2)), None, "adam/adamw betas"),
-        "eps": Field(Optional(Float(0.0, exclusive_minimum=True)), None, "adam/adamw epsilon"),
-        "momentum": Field(Optional(Float(0.0, 1.0)), None, "sgd momentum"),
-        "nesterov": Field(Optional(Bool()), None, "sgd nesterov momentum"),
+        "lr": Field(Float(0.0, exclusive_minimum=True), REQUIRED, "base learning rate", example=1e-3),
+        "weight_decay": Field(
+            Float(0.0), 0.0, "decoupled for adamw, L2 for adam/sgd; biases and norm weights get none "
+            "unless decay_bias_and_norm"
+        ),
+        "betas": Field(Optional(ListOf(Float(0.0, 1.0), 2)), None, "adam/adamw betas (null: [0.9, 0.999])"),
+        "eps": Field(Optional(Float(0.0, exclusive_minimum=True)), None, "adam/adamw epsilon (null: 1e-8)"),
+        "momentum": Field(Optional(Float(0.0, 1.0)), None, "sgd momentum (null: 0)"),
+        "nesterov": Field(Optional(Bool()), None, "sgd nesterov momentum (null: false)"),
         "decay_bias_and_norm": Field(Bool(), False, "also apply weight decay to biases and norm weights"),
-        "lr_multipliers": Field(MapOf(Float(0.0)), dict, "part -> lr multiplier, e.g. {encoders.image: 0.1}"),
-        "freeze": Field(ListOf(Str()), list, "parts not trained, e.g. [encoders.image]"),
+        "lr_multipliers": Field(
+            MapOf(Float(0.0)), dict, "part or submodule -> lr multiplier, e.g. {encoders.image: 0.1}; the "
+            "most specific name wins"
+        ),
+        "freeze": Field(
+            ListOf(Str()), list, "parts not trained, e.g. [encoders.image]: no gradients, and kept in eval "
+            "mode (batch-norm statistics too)"
+        ),
         "warmup_steps": Field(Int(0), 0, "linear warmup from 0 over this many optimizer steps"),
-        "schedule": Field(Choice(SCHEDULES), "cosine", "learning-rate decay after warmup"),
+        "schedule": Field(Choice(SCHEDULES), "cosine", "learning-rate decay after warmup, down to min_lr_ratio * lr"),
         "min_lr_ratio": Field(Float(0.0, 1.0), 0.0, "final lr as a fraction of lr"),
-        "epochs": Field(Optional(Int(1)), None, "train for this many epochs (or set steps)"),
+        "epochs": Field(Optional(Int(1)), None, "train for this many epochs (set exactly one of epochs, steps)",
+                        example=3),
         "steps": Field(Optional(Int(1)), None, "train for this many optimizer steps (or set epochs)"),
-        "grad_accum": Field(Int(1), 1, "micro-batches per optimizer step"),
+        "grad_accum": Field(
+            Int(1), 1, "micro-batches per optimizer step (several ranks sync gradients on the last)"
+        ),
         "clip_grad_norm": Field(Optional(Float(0.0, exclusive_minimum=True)), None, "max global grad norm"),
         "fused": Field(
-            BOOL_OR_AUTO, "auto", "fused optimizer kernels; auto: where torch has them"
+            BOOL_OR_AUTO, "auto", "fused optimizer kernels; auto: wherever torch has them"
         ),
     },
     build=_build_optim,
@@ -271,7 +323,9 @@ DDP = Section(
         "find_unused_parameters": Field(
             BOOL_OR_AUTO, "auto", "auto probes one batch for trainable parameters without grads"
         ),
-        "gradient_as_bucket_view": Field(Bool(), True, "gradients are views into the all-reduce buckets (no copy)"),
+        "gradient_as_bucket_view": Field(
+            Bool(), True, "gradients are views into the all-reduce buckets (saves a copy)"
+        ),
         "static_graph": Field(Bool(), False, "the set of used parameters never changes between steps"),
         "bucket_cap_mb": Field(Float(0.0, exclusive_minimum=True), 25.0, "gradient bucket size in MB"),
     },
@@ -283,10 +337,10 @@ COMPILE = AnyOf(
         Bool(),
         Section(
             {
-                "backend": Field(Str(), "inductor"),
-                "mode": Field(Optional(Str()), None),
-                "dynamic": Field(Optional(Bool()), None),
-                "fullgraph": Field(Bool(), False),
+                "backend": Field(Str(), "inductor", "torch.compile backend"),
+                "mode": Field(Optional(Str()), None, "torch.compile mode, e.g. max-autotune"),
+                "dynamic": Field(Optional(Bool()), None, "dynamic shapes (null: torch decides)"),
+                "fullgraph": Field(Bool(), False, "fail on a graph break instead of splitting the graph"),
                 "eval": Field(Bool(), False, "also compile the evaluation forward (another compile)"),
             }
         ),
@@ -326,31 +380,42 @@ SCHEMA = Section(
         "model": Field(MODEL, REQUIRED, "the model to train"),
         "data": Field(DATA, REQUIRED, "datasets and loading"),
         "optim": Field(OPTIM, REQUIRED, "optimisation"),
-        "output_dir": Field(Str(), REQUIRED, "the run directory (never overwritten without resume)"),
+        "output_dir": Field(
+            Str(), REQUIRED, "the run directory (never overwritten unless resume is set)", example="runs/my-run"
+        ),
         "precision": Field(
             Choice(PRECISIONS), "fp32", "fp32, bf16 (autocast) or fp16 (autocast + loss scaling)"
         ),
         "seed": Field(Int(0), 0, "seed for initialisation, shuffling and augmentation"),
         "eval_every": Field(
-            Optional(Int(1)), None, "evaluate every N steps (default: each epoch and at the end)"
+            Optional(Int(1)), None, "evaluate every N steps (null: each epoch end and the last step)"
         ),
         "save_every": Field(
-            Optional(Int(1)), None, "checkpoint every N steps (default: each epoch and at the end)"
+            Optional(Int(1)), None, "checkpoint every N steps (null: each epoch end and the last step)"
         ),
         "log_every": Field(Int(1), 10, "log training loss every N steps"),
-        "keep_last": Field(Int(1), 2, "checkpoints kept (plus the best one)"),
+        "keep_last": Field(Int(1), 2, "checkpoints kept, plus the best one by best_metric"),
         "best_metric": Field(Str(), "loss", "eval metric that picks the best checkpoint"),
-        "best_mode": Field(Optional(Choice(("min", "max"))), None, "min or max (default: from the name)"),
+        "best_mode": Field(
+            Optional(Choice(("min", "max"))), None, "whether best_metric is better low or high (null: guessed "
+            "from its name)"
+        ),
         "resume": Field(
-            Optional(Str()), None, "'auto' (latest checkpoint of output_dir) or a checkpoint path"
+            Optional(Str()), None, "'auto' (latest checkpoint of output_dir, or a fresh start) or a checkpoint "
+            "or run directory"
+        ),
+        "strategy": Field(
+            Choice(STRATEGIES), "auto", "how ranks share the model: single (one process), ddp (replicas, "
+            "gradients all-reduced); auto: single for one rank, ddp for several"
         ),
         "compile": Field(
-            Optional(COMPILE), False, "torch.compile the model (true or {backend, mode, dynamic})"
+            Optional(COMPILE), False, "torch.compile the training step: true, or a mapping of the options below"
         ),
         "channels_last": Field(
-            AnyOf([Bool(), ListOf(Str())]), False, "channels-last memory format for conv weights: true or parts"
+            AnyOf([Bool(), ListOf(Str())]), False, "NHWC memory format for conv weights: true, or parts like "
+            "[encoders.image]"
         ),
-        "ddp": Field(DDP, DDPConfig, "DistributedDataParallel options"),
+        "ddp": Field(DDP, DDPConfig, "options of DistributedDataParallel (strategy ddp)"),
         "device": Field(Choice(("auto", "cpu", "cuda")), "auto", "auto: CUDA when available"),
     },
     build=_build_train,
@@ -427,14 +492,14 @@ def validate_config(raw: Any, source: str | None = None) -> TrainConfig:
     return config
 
 
-def validate_model_section(raw: Any, source: str) -> ModelConfig:
-    """Check only a config's ``model`` section (what rebuilding a checkpoint's model needs, so that
-    checkpoints stay readable when other keys of the config change)."""
+def validate_section(name: str, raw: Any, source: str) -> Any:
+    """Check only one top-level section of a config (``model``, ``data``): what reading back a run or a
+    checkpoint needs, so that they stay readable when other keys of the config schema change."""
     problems: list[str] = []
-    model = MODEL.check(expand_shorthands({"model": raw})["model"], "model", problems)
+    value = SCHEMA.fields[name].validator.check(expand_shorthands({name: raw})[name], name, problems)
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
-    return model
+    return value
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -36,13 +36,6 @@ class DistContext:
     def is_distributed(self) -> bool:
         return self.world_size > 1
 
-    def barrier(self) -> None:
-        if self.is_distributed:
-            if self.backend == "nccl":
-                dist.barrier(device_ids=[self.device.index])
-            else:
-                dist.barrier()
-
     def broadcast_object(self, obj: Any, src: int = 0) -> Any:
         """Rank ``src``'s ``obj`` on every rank."""
         if not self.is_distributed:
@@ -59,12 +52,6 @@ class DistContext:
         dist.all_gather_object(out, obj)
         return out
 
-    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Sum ``tensor`` over ranks in place (and return it)."""
-        if self.is_distributed:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-        return tensor
-
     def all_reduce_sum_async(self, tensor: torch.Tensor) -> Any:
         """Start summing ``tensor`` over ranks in place; returns a handle to ``wait()`` on (None in a
         world of one, where there is nothing to wait for)."""
@@ -79,12 +66,39 @@ class DistContext:
             raise error_type(message)
 
     def close(self) -> None:
-        if self.is_distributed and dist.is_initialized():
+        if self.backend is not None and dist.is_initialized():
             dist.destroy_process_group()
+
+    def for_parts(self) -> DistributedContext:
+        """What parts are told about this job (see :class:`DistributedContext`)."""
+        return DistributedContext(self.rank, self.world_size)
 
     @property
     def _collective_device(self) -> torch.device | None:
         return self.device if self.backend == "nccl" else None
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """What a part is told about the distributed job it trains in: a head's optional
+    ``bind_distributed(context)`` receives one (see :mod:`mmzoo.parts.base`).
+
+    ``all_gather`` is a collective: every rank must call it, in the same order, with a tensor of the
+    same shape (evaluation shards differ in size between ranks and may be empty, so gather only while
+    training).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+
+    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``tensor`` concatenated along dim 0 in rank order; gradients flow back to each
+        rank's own rows (so a loss over the gathered rows trains every rank's inputs)."""
+        if self.world_size == 1:
+            return tensor
+        from torch.distributed.nn.functional import all_gather
+
+        return torch.cat(all_gather(tensor), dim=0)
 
 
 class StepStats:
@@ -156,15 +170,21 @@ def select_device(preference: str, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
-def setup_distributed(device_preference: str = "auto") -> DistContext:
-    """Create the process group when the environment describes a world of more than one process."""
+def setup_distributed(device_preference: str = "auto", *, process_group: bool = False) -> DistContext:
+    """Create the process group when the environment describes a world of more than one process, or
+    when ``process_group`` asks for one even in a world of one (a strategy that wraps the model in
+    torch.distributed machinery, such as DDP, on a single device)."""
     rank, world_size, local_rank = env_world()
     device = select_device(device_preference, local_rank)
-    if world_size <= 1:
+    if world_size <= 1 and not process_group:
         return DistContext(0, 1, 0, device, None)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if not dist.is_initialized():
-        kwargs: dict[str, Any] = {"backend": backend, "init_method": "env://"}
+        kwargs: dict[str, Any] = {"backend": backend}
+        if world_size <= 1 and "MASTER_ADDR" not in os.environ:
+            kwargs.update(store=dist.HashStore(), rank=0, world_size=1)  # nothing to rendezvous with
+        else:
+            kwargs["init_method"] = "env://"
         if device.type == "cuda":
             kwargs["device_id"] = device
         dist.init_process_group(**kwargs)

@@ -1,13 +1,17 @@
-"""Evaluation: loss and the head's metrics over a loader, averaged by example count across ranks."""
+"""Evaluation: loss and the head's metrics over a loader, averaged by example count across ranks;
+and loading what ``mmzoo eval`` evaluates (a run, a model directory, a checkpoint, a name)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from mmzoo.errors import ConfigError, MmzooError
+from mmzoo.train.config import SplitConfig, validate_section
 from mmzoo.train.data import move_to_device
 from mmzoo.train.distributed import DistContext
 from mmzoo.train.metrics import MetricSums, merge_states
@@ -29,8 +33,10 @@ def evaluate(
     (default: ``model``) is what each batch goes through, e.g. a ``torch.compile`` of ``model``.
 
     Head metrics are exact when the head has ``metric_sums``/``metrics_from_sums`` (the sums are
-    added over batches and ranks, then turned into metrics once); a head with only ``metrics`` gets
-    per-batch values averaged weighted by example count. The loss is always count-weighted.
+    added over batches and ranks, then turned into metrics once, on rank 0, whose shard is never empty,
+    and shared: a rank that evaluated no example returns the same metrics); a head with only
+    ``metrics`` gets per-batch values averaged weighted by example count. The loss is always
+    count-weighted.
     """
     device = device or ctx.device
     forward = model if forward is None else forward
@@ -54,9 +60,27 @@ def evaluate(
         model.train(was_training)
     gathered = ctx.all_gather_object((weighted.state(), head.sums, examples))
     result = merge_states(state for state, _, _ in gathered)
-    result.update(head.finish([sums for _, sums, _ in gathered]))
+    result.update(_on_rank_zero(ctx, lambda: head.finish([sums for _, sums, _ in gathered])))
     result["num_examples"] = sum(n for _, _, n in gathered)
     return result
+
+
+def _on_rank_zero(ctx: DistContext, compute: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """``compute()`` on rank 0, its result on every rank (a failure there is raised on every rank)."""
+    if not ctx.is_distributed:
+        return compute()
+    value, error = None, None
+    if ctx.is_main:
+        try:
+            value = compute()
+        except Exception as exc:
+            error = exc
+    value, failure = ctx.broadcast_object((value, None if error is None else f"{type(error).__name__}: {error}"))
+    if error is not None:
+        raise error
+    if failure is not None:
+        raise MmzooError(f"evaluation: computing the metrics failed on rank 0 ({failure})")
+    return value
 
 
 class HeadMetrics:
@@ -95,48 +119,46 @@ class HeadMetrics:
         return {k: float(v) for k, v in self.head.metrics_from_sums(totals).items()}
 
 
-def load_for_eval(source: str) -> tuple[torch.nn.Module, dict[str, Any] | None]:
+def load_for_eval(source: str) -> tuple[torch.nn.Module, SplitConfig | None]:
     """The model to evaluate from a run directory, a ``save_pretrained`` directory, a checkpoint
-    directory, a registry name (its published weights) or ``hf-hub:org/repo``; plus the run's config
-    (as a dict) when the source belongs to a run, so its evaluation data can be the default."""
-    from pathlib import Path
-
+    directory, a registry name (its published weights) or ``hf-hub:org/repo``; plus the evaluation
+    split of the run it belongs to (None when it belongs to no run, or the run evaluated nothing), so
+    that it can be the default data."""
     import mmzoo
-    from mmzoo.errors import ConfigError
-    from mmzoo.train import checkpoint as ckpt
-    from mmzoo.train.config import read_yaml
-    from mmzoo.train.rundir import CHECKPOINTS_DIR, CONFIG_FILE, MODEL_DIR
+    from mmzoo.train.rundir import SAVED_MODEL_CONFIG, RunDir, is_checkpoint
 
     path = Path(source).expanduser()
     if not path.is_dir():
         return mmzoo.create_model(source, pretrained=not _looks_like_file(source)), None
-    if (path / MODEL_DIR / "config.json").is_file():
-        run_config = read_yaml(path / CONFIG_FILE) if (path / CONFIG_FILE).is_file() else None
-        return mmzoo.create_model(str(path / MODEL_DIR)), run_config
-    if (path / "config.json").is_file():
-        parent_config = path.parent / CONFIG_FILE
-        return mmzoo.create_model(str(path)), read_yaml(parent_config) if parent_config.is_file() else None
-    checkpoint = (
-        path if ckpt.is_checkpoint(path) else ckpt.CheckpointManager(path / CHECKPOINTS_DIR, 1).latest()
-    )
+    run = RunDir(path)
+    if run.final_model() is not None:
+        return mmzoo.create_model(str(run.model_dir)), _run_eval_split(run)
+    if (path / SAVED_MODEL_CONFIG).is_file():
+        return mmzoo.create_model(str(path)), _run_eval_split(RunDir(path.parent))
+    checkpoint = path if is_checkpoint(path) else run.latest_checkpoint()
     if checkpoint is None:
         raise ConfigError(
             f"{source}: not a run directory (no model/ or checkpoints/), a model directory (no config.json) "
             "or a checkpoint; give one of those, a registry name or hf-hub:org/repo"
         )
-    return model_from_checkpoint(checkpoint)
+    model, config = model_from_checkpoint(checkpoint)
+    data = validate_section("data", config.get("data"), f"{checkpoint}/trainer_state.pt")
+    return model, data.eval
 
 
-def model_from_checkpoint(path: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild a checkpoint's model from the config stored in it and load its weights."""
+def _run_eval_split(run: Any) -> SplitConfig | None:
+    return run.data_config().eval if run.is_run() else None
+
+
+def model_from_checkpoint(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild a checkpoint's model from the config stored in it and load its weights; returns the
+    model and that config (as stored)."""
     from mmzoo.train import checkpoint as ckpt
-    from mmzoo.train.config import validate_model_section
-    from mmzoo.train.trainer import build_model
 
     state = ckpt.load_state(path)
-    model_config = validate_model_section(state["config"]["model"], source=f"{path}/trainer_state.pt")
+    model_config = validate_section("model", state["config"]["model"], f"{path}/trainer_state.pt")
     model_config.pretrained = False  # the checkpoint holds every weight
-    model = build_model(model_config)
+    model = model_config.build()
     ckpt.load_model_weights(model, path)
     return model, state["config"]
 

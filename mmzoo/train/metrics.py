@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mmzoo.train.distributed import DistContext
-
 
 class MetricSums:
     """Running ``sum(value * count)`` and ``sum(count)`` per metric name."""
@@ -32,13 +30,6 @@ class MetricSums:
 
     def state(self) -> dict[str, tuple[float, float]]:
         return {name: (self.sums[name], self.counts[name]) for name in self.sums}
-
-    def local_means(self) -> dict[str, float]:
-        return {name: s / c for name, (s, c) in self.state().items() if c}
-
-    def reduce(self, ctx: DistContext) -> dict[str, float]:
-        """Weighted means over every rank's batches (collective: call on all ranks)."""
-        return merge_states(ctx.all_gather_object(self.state()))
 
 
 def merge_states(states: Iterable[Mapping[str, tuple[float, float]]]) -> dict[str, float]:

@@ -225,9 +225,14 @@ class AnyValue(Validator):
 
 @dataclass
 class Field:
+    """One key of a :class:`Section`: how it is checked, its default (``REQUIRED``, a value, or a
+    callable making one) and its help text. ``example`` is the value a reference config shows instead
+    of the default (a required key has no default to show)."""
+
     validator: Validator
     default: Any = None
     help: str = ""
+    example: Any = None
 
 
 @dataclass
@@ -235,11 +240,13 @@ class Section(Validator):
     """A mapping with known keys. Unknown keys are mistakes with a did-you-mean.
 
     ``build`` (optional) turns the checked dict into an object (a dataclass) and may record
-    cross-field problems through ``problems``.
+    cross-field problems through ``problems``. ``doc`` says what the section is for, beyond its
+    fields' help (a reference config shows it above the section's keys).
     """
 
     fields: dict[str, Field]
     build: Callable[[dict[str, Any], str, list[str]], Any] | None = None
+    doc: str = ""
 
     @property
     def expected(self) -> str:  # type: ignore[override]

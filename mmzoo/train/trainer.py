@@ -1,10 +1,12 @@
-"""The training loop: one process, or one rank of a DDP job started by torchrun / ``--nproc``.
+"""The training loop: one process, or one rank of a job started by torchrun / ``--nproc``.
 
-An optimizer step takes up to ``grad_accum`` micro-batches of one epoch (DDP syncs gradients on the
+How the ranks share the model (wrapping, gradient sync, checkpoint format, the final model) is the
+training strategy's (:mod:`mmzoo.train.strategy`); the loop is the same for every strategy.
+An optimizer step takes up to ``grad_accum`` micro-batches of one epoch (gradients are synced on the
 last one only), each loss weighted by its share of the step's examples. While the last backward pass
 runs, the ranks all-reduce one small tensor: the loss sum, the example count and whether any rank
 received SIGTERM/SIGINT. A non-finite loss therefore stops every rank before the update, and a signal
-stops every rank after the same step, which is checkpointed. Rank 0 alone writes files.
+stops every rank after the same step, which is checkpointed. Rank 0 alone writes the run's files.
 """
 
 from __future__ import annotations
@@ -19,31 +21,26 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from mmzoo.errors import ConfigError, MmzooError
-from mmzoo.train import artifacts
+from mmzoo.train import artifacts, resume
 from mmzoo.train import checkpoint as ckpt
-from mmzoo.train.config import ModelConfig, TrainConfig
+from mmzoo.train.config import TrainConfig
 from mmzoo.train.data import build_loaders, close_loader, move_to_device, seed_cpu_rngs
-from mmzoo.train.distributed import DistContext, setup_distributed, step_stats, under_launcher
+from mmzoo.train.distributed import DistContext, env_world, setup_distributed, step_stats, under_launcher
 from mmzoo.train.evaluate import evaluate
 from mmzoo.train.memory import malloc_tuned
 from mmzoo.train.metrics import MetricsLog
-from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, is_fused, reset_base_lrs
-from mmzoo.train.parallel import (
-    LossOnly,
-    apply_channels_last,
-    compile_module,
-    describe,
-    unused_parameters,
-    wrap_ddp,
-)
+from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, is_fused
+from mmzoo.train.parallel import apply_channels_last
 from mmzoo.train.precision import Precision
 from mmzoo.train.progress import Progress
-from mmzoo.train.rundir import CHECKPOINTS_DIR, METRICS_FILE, MODEL_DIR, RunPlan, plan_run
+from mmzoo.train.rundir import RunPlan, plan_run
 from mmzoo.train.signals import GracefulStop
+from mmzoo.train.strategy import create_strategy, strategy_class
+from mmzoo.train.view import TrainerView
 
+Hook = Callable[[TrainerView], None]
 _NO_CONTEXT = contextlib.nullcontext()
 
 
@@ -66,9 +63,11 @@ class TrainResult:
     eval_examples: int | None = None
 
 
-def train(config: TrainConfig, *, hooks: Sequence[Callable[[Trainer], None]] = ()) -> TrainResult:
-    """Train as configured (this process is one rank when started by torchrun)."""
-    ctx = setup_distributed(config.device)
+def train(config: TrainConfig, *, hooks: Sequence[Hook] = ()) -> TrainResult:
+    """Train as configured (this process is one rank when started by torchrun). Each hook is called
+    with a :class:`~mmzoo.train.view.TrainerView` after every optimizer step."""
+    strategy = strategy_class(config, env_world()[1])
+    ctx = setup_distributed(config.device, process_group=strategy.needs_process_group)
     try:
         return Trainer(config, ctx, hooks=hooks).run()
     finally:
@@ -79,53 +78,41 @@ def derive_seed(seed: int, purpose: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + purpose * 7_919 + rank * 104_729) % (2**63 - 1)
 
 
-def build_model(model_config: ModelConfig) -> nn.Module:
-    """The model a config's ``model`` section names; errors are prefixed with ``model:``."""
-    import mmzoo
-
-    try:
-        if model_config.spec is not None:
-            return mmzoo.create_model(model_config.spec)
-        return mmzoo.create_model(
-            model_config.name, pretrained=model_config.pretrained, **model_config.overrides
-        )
-    except MmzooError as exc:
-        raise type(exc)(f"model: {exc}") from None
-
-
 class Trainer:
     """Builds everything from the config on construction; :meth:`run` trains."""
 
-    def __init__(
-        self, config: TrainConfig, ctx: DistContext, hooks: Sequence[Callable[[Trainer], None]] = ()
-    ) -> None:
+    def __init__(self, config: TrainConfig, ctx: DistContext, hooks: Sequence[Hook] = ()) -> None:
         self.config, self.ctx, self.hooks = config, ctx, list(hooks)
         self.device = ctx.device
+        self.strategy = create_strategy(config, ctx)
         self.plan = self._plan()
         self.run_dir = self.plan.run_dir
+        run = self.plan.run
         torch.manual_seed(config.seed)  # identical initialisation on every rank and every world size
         seed_cpu_rngs(config.seed)
-        self.model = build_model(config.model).to(self.device)
-        apply_channels_last(self.model, config.channels_last)
-        self.frozen = apply_freeze(self.model, config.optim.freeze)
+        model = config.model.build().to(self.device)
+        apply_channels_last(model, config.channels_last)
+        self.frozen = apply_freeze(model, config.optim.freeze)
+        self.model = self.strategy.prepare(model, self.frozen)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self._build_data()
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler, self.schedule = build_scheduler(self.optimizer, config.optim, self.total_steps)
         self.precision = Precision(config.precision, self.device)
-        self.checkpoints = ckpt.CheckpointManager(self.run_dir / CHECKPOINTS_DIR, config.keep_last)
-        self.log = MetricsLog(self.run_dir / METRICS_FILE, enabled=ctx.is_main)
+        self.checkpoints = ckpt.CheckpointManager(run.checkpoints_dir, config.keep_last)
+        self.log = MetricsLog(run.metrics_file, enabled=ctx.is_main)
         self.step, self.epoch, self.batches_done = 0, 0, 0
         self.best: dict[str, Any] | None = None
         self.last_eval: dict[str, float] = {}
         self.eval_examples: int | None = None
         self.last_saved: tuple[int, Path] | None = None
-        self._rng_state: dict[str, Any] | None = None
+        self.rng_state: dict[str, Any] | None = None
         if self.plan.resume_from is not None:
-            self._load(self.plan.resume_from)
-        self.forward_module = self._wrap()
-        compile_eval = config.compile is not None and config.compile.eval
-        self.eval_forward = compile_module(self.model, config.compile) if compile_eval else None
+            state = self.strategy.load_checkpoint(self.plan.resume_from, self.optimizer)
+            resume.restore(self, state, self.plan.resume_from)
+        self.strategy.wrap(
+            precision=self.precision, train_mode=self._set_train_mode, examples=self.train_set, note=self.message
+        )
         self._move_batches = self.device.type != "cpu"  # DataLoader batches are already on the CPU
         self._write_start_files()
 
@@ -158,84 +145,17 @@ class Trainer:
         optim = config.optim
         self.total_steps = optim.steps if optim.steps is not None else optim.epochs * self.steps_per_epoch
 
-    def _load(self, path: Path) -> None:
-        """Every rank reads the checkpoint itself (no rank-0-only load, no broadcast to wait for)."""
-        state = ckpt.load_state(path)
-        ckpt.load_model_weights(self.model, path)
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(
-                f"resume: the optimizer state in {path} does not fit this model's trainable parameters "
-                f"({exc}); were optim.freeze or optim.lr_multipliers changed?"
-            ) from None
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.step = int(state["step"])
-        reset_base_lrs(self.optimizer, self.scheduler, self.config.optim, self.step)
-        if state.get("scaler"):
-            self.precision.scaler.load_state_dict(state["scaler"])
-        self.epoch = int(state["epoch"])
-        self.best = state.get("best")
-        self.last_eval = dict(state.get("last_eval") or {})
-        self.eval_examples = state.get("eval_examples")
-        self.last_saved = (self.step, path)
-        same_layout = (
-            state["world_size"] == self.ctx.world_size and state["batch_size"] == self.config.data.batch_size
-        )
-        if same_layout:
-            self.batches_done = int(state["batches_in_epoch"])
-            self._rng_state = state["rng"][self.ctx.rank]
-        else:
-            samples = int(state["batches_in_epoch"]) * state["batch_size"] * state["world_size"]
-            self.batches_done = min(
-                self.batches_per_epoch, samples // (self.config.data.batch_size * self.ctx.world_size)
-            )
-            self._message(
-                f"note: resuming with world size {self.ctx.world_size} and batch "
-                f"{self.config.data.batch_size} "
-                f"(checkpoint: {state['world_size']} and {state['batch_size']}); training continues at the "
-                "same position but not bit-exactly as the original layout would have"
-            )
-        if self.batches_done >= self.batches_per_epoch:
-            self.epoch, self.batches_done = self.epoch + 1, 0
-
-    def _wrap(self) -> Callable[[Any], torch.Tensor | None]:
-        """The callable a training batch goes through: the model's loss, compiled and/or in DDP."""
-        self.ddp = None
-        if not self.ctx.is_distributed:
-            if self.config.compile is None:  # a plain call: no wrapper module to go through each step
-                return lambda batch: self.model(batch).loss
-            return compile_module(LossOnly(self.model), self.config.compile)
-        find_unused = self.config.ddp.find_unused_parameters
-        if find_unused == "auto":
-            size = min(len(self.train_set), self.config.data.batch_size, 4)
-            unused = unused_parameters(
-                self.model,
-                [self.train_set[i] for i in range(size)],
-                self.device,
-                self.precision,
-                self._set_train_mode,
-            )
-            if unused:
-                self._message(
-                    f"note: trainable parameters get no gradient ({describe(unused)}); DDP runs with "
-                    "ddp.find_unused_parameters (slower). Freeze them with optim.freeze to avoid it"
-                )
-            find_unused = bool(unused)
-        module = compile_module(LossOnly(self.model), self.config.compile)
-        self.ddp = wrap_ddp(module, self.ctx, self.frozen, find_unused, self.config.ddp)
-        return self.ddp
-
     def _write_start_files(self) -> None:
         if not self.ctx.is_main:
             return
         self.checkpoints.remove_temporaries()
         resumed = self.plan.resume_from
         artifacts.write_run_files(
-            self.run_dir,
+            self.plan.run,
             self.config,
             {
                 "world_size": self.ctx.world_size,
+                "strategy": self.strategy.name,
                 "backend": self.ctx.backend,
                 "device": str(self.device),
                 "total_steps": self.total_steps,
@@ -248,10 +168,11 @@ class Trainer:
                 "malloc_tuned": malloc_tuned(),
             },
         )
+        metrics_file = self.plan.run.metrics_file
         if resumed is not None:
             self.log.truncate_after(self.step)
-        elif (self.run_dir / METRICS_FILE).exists():  # resume: auto on a run that never checkpointed
-            (self.run_dir / METRICS_FILE).unlink()
+        elif metrics_file.exists():  # resume: auto on a run that never checkpointed
+            metrics_file.unlink()
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -266,17 +187,18 @@ class Trainer:
             if self.plan.resume_from
             else "starting"
         )
-        self._message(
+        self.message(
             f"mmzoo train: {start}; {self.total_steps} steps ({self.steps_per_epoch}/epoch), "
             f"{len(self.train_set)} training examples, {where}; run dir {self.run_dir}"
         )
-        if self._rng_state is not None:
-            ckpt.restore_rng(self._rng_state)
+        if self.rng_state is not None:
+            ckpt.restore_rng(self.rng_state)
         else:
             torch.manual_seed(derive_seed(config.seed, 1, self.ctx.rank))
             seed_cpu_rngs(derive_seed(config.seed, 2, self.ctx.rank))
         self._set_train_mode()
         self._window = [0.0, 0, 0.0]  # loss sum, examples, seconds
+        self.view = TrainerView(self)
         try:
             with GracefulStop(escalate=not under_launcher()) as stop:
                 self.stop = stop
@@ -286,6 +208,7 @@ class Trainer:
                         return stopped
                 return self._finish()
         finally:
+            self.strategy.close()
             self.progress.close()
             self.log.close()
             close_loader(self.train_loader)
@@ -308,7 +231,7 @@ class Trainer:
             if epoch_end:
                 self.epoch, self.batches_done = self.epoch + 1, 0
             for hook in self.hooks:
-                hook(self)
+                hook(self.view)
             self._after_step(epoch_end, stop_requested)
             if stop_requested:
                 return self._stopped()
@@ -318,15 +241,16 @@ class Trainer:
 
     def _optimizer_step(self, micro: list[tuple[int, Any]]) -> tuple[float, int, bool]:
         total = sum(count for count, _ in micro)
-        scaler = self.precision.scaler
+        scaler, strategy = self.precision.scaler, self.strategy
+        train_step = strategy.train_step
         losses: list[torch.Tensor] = []
         for index, (count, batch) in enumerate(micro):
             if self._move_batches:
                 batch = move_to_device(batch, self.device, self.device.type == "cuda")
             last = index == len(micro) - 1
-            with self.ddp.no_sync() if self.ddp is not None and not last else _NO_CONTEXT:
+            with strategy.no_sync() if not last else _NO_CONTEXT:
                 with self.precision.autocast():
-                    loss = self.forward_module(batch)
+                    loss = train_step(batch)
                 if loss is None:
                     raise ConfigError(
                         "model: the model returned no loss for a training batch; the training data "
@@ -339,7 +263,7 @@ class Trainer:
                         losses,
                         [c for c, _ in micro],
                         self.stop.requested,
-                        local_only=self.ddp is None,
+                        local_only=not self.ctx.is_distributed,
                     )
                 weighted = loss if count == total else loss * (count / total)
                 scaler.scale(weighted).backward()
@@ -388,7 +312,7 @@ class Trainer:
             self.ctx,
             precision=self.precision,
             device=self.device,
-            forward=self.eval_forward,
+            forward=self.strategy.eval_forward,
         )
         self._set_train_mode()
         self.eval_examples = int(metrics.pop("num_examples"))
@@ -402,12 +326,12 @@ class Trainer:
             }
         )
         shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        self._message(f"step {self.step} eval: {shown}")
+        self.message(f"step {self.step} eval: {shown}")
         self._plot()
         name = self.config.best_metric
         if name not in metrics:
             if self.best is None:
-                self._message(
+                self.message(
                     f"note: best_metric '{name}' is not among the eval metrics "
                     f"({', '.join(metrics)}); no best checkpoint is kept"
                 )
@@ -426,34 +350,18 @@ class Trainer:
         if self.last_saved is not None and self.last_saved[0] == self.step:
             return self.last_saved[1]
         rng_states = self.ctx.all_gather_object(ckpt.capture_rng())
-        path = None
-        if self.ctx.is_main:
-            state = {
-                "step": self.step,
-                "epoch": self.epoch,
-                "batches_in_epoch": self.batches_done,
-                "batch_size": self.config.data.batch_size,
-                "world_size": self.ctx.world_size,
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.precision.scaler.state_dict() if self.precision.scaler.is_enabled() else None,
-                "rng": rng_states,
-                "best": self.best,
-                "last_eval": self.last_eval,
-                "eval_examples": self.eval_examples,
-                "config": self.config.to_dict(),
-                "mmzoo_version": _mmzoo_version(),
-            }
-            keep = {self.best["step"]} if self.best else set()
-            path = self.checkpoints.save(self.step, self.model, state, keep=keep)
-        path = self.ctx.broadcast_object(path)
+        state = resume.checkpoint_state(self, rng_states)
+        keep = {self.best["step"]} if self.best else set()
+        path = self.strategy.save_checkpoint(
+            self.checkpoints, self.step, state, self.optimizer, info=resume.checkpoint_info(state), keep=keep
+        )
         self.last_saved = (self.step, path)
         return path
 
     def _stopped(self) -> TrainResult:
         path = self._save()
         self._plot()
-        self._message(
+        self.message(
             f"stopped by {self.stop.name} after step {self.step}/{self.total_steps}; checkpoint "
             f"{path}. Continue with resume: auto (mmzoo train CONFIG --set resume=auto)"
         )
@@ -485,10 +393,11 @@ class Trainer:
         if self.eval_loader is not None and not self.last_eval:
             self._evaluate()
         path = self._save()
+        model = self.strategy.final_model()
         if self.ctx.is_main:
             artifacts.save_model(
-                self.model,
-                self.run_dir,
+                model,
+                self.plan.run,
                 self.config,
                 metrics=self.last_eval,
                 eval_examples=self.eval_examples,
@@ -503,7 +412,7 @@ class Trainer:
             }
             self.log.write(final)
             self._plot()
-            self._message(f"done: {self.step} steps; model saved to {self.run_dir / MODEL_DIR}")
+            self.message(f"done: {self.step} steps; model saved to {self.plan.run.model_dir}")
         return TrainResult(
             self.run_dir,
             self.step,
@@ -525,9 +434,10 @@ class Trainer:
     def _plot(self) -> None:
         if self.ctx.is_main:
             self.log.close()
-            artifacts.plot(self.run_dir)
+            artifacts.plot(self.plan.run)
 
-    def _message(self, text: str) -> None:
+    def message(self, text: str) -> None:
+        """Print a line on rank 0 (above the progress bar while there is one)."""
         if not self.ctx.is_main:
             return
         progress = getattr(self, "progress", None)
@@ -540,8 +450,3 @@ class Trainer:
 def _due(step: int, every: int | None, epoch_end: bool) -> bool:
     return step % every == 0 if every is not None else epoch_end
 
-
-def _mmzoo_version() -> str:
-    import mmzoo
-
-    return mmzoo.__version__

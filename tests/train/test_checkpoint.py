@@ -36,7 +36,7 @@ def _check(path, step: int) -> None:
 def test_save_load_and_keep_last_plus_best(tmp_path):
     manager = ckpt.CheckpointManager(tmp_path / "checkpoints", keep_last=2)
     for step in (1, 2, 3, 4, 5):
-        manager.save(step, _model(step), {"step": step}, keep={2})
+        manager.save(step, {"step": step}, ckpt.model_writer(_model(step)), keep={2})
     assert [s for s, _ in manager.steps()] == [2, 4, 5]  # the last two, and the best (2)
     for step, path in manager.steps():
         _check(path, step)
@@ -51,7 +51,7 @@ def test_state_loads_with_weights_only(tmp_path):
     model(torch.ones(3, 4)).sum().backward()
     optimizer.step()
     path = manager.save(
-        7, model, {"step": 7, "optimizer": optimizer.state_dict(), "rng": [ckpt.capture_rng()]}
+        7, {"step": 7, "optimizer": optimizer.state_dict(), "rng": [ckpt.capture_rng()]}, ckpt.model_writer(model)
     )
     state = ckpt.load_state(path)  # torch.load(weights_only=True) inside
     assert state["optimizer"]["state"][0]["step"] == 1
@@ -72,7 +72,7 @@ def test_rng_states_round_trip():
 
 def test_failure_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     manager = ckpt.CheckpointManager(tmp_path, keep_last=3)
-    manager.save(1, _model(1), {"step": 1})
+    manager.save(1, {"step": 1}, ckpt.model_writer(_model(1)))
 
     def torn_save(obj, path):
         with open(path, "wb") as handle:
@@ -81,7 +81,7 @@ def test_failure_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ckpt.torch, "save", torn_save)
     with pytest.raises(OSError, match="No space left"):
-        manager.save(2, _model(2), {"step": 2})
+        manager.save(2, {"step": 2}, ckpt.model_writer(_model(2)))
     assert [s for s, _ in manager.steps()] == [1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000001"]  # no temporary left behind
     _check(manager.latest(), 1)
@@ -89,7 +89,7 @@ def test_failure_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
 def test_leftovers_of_a_hard_crash_are_ignored_and_cleaned(tmp_path):
     manager = ckpt.CheckpointManager(tmp_path, keep_last=3)
-    manager.save(1, _model(1), {"step": 1})
+    manager.save(1, {"step": 1}, ckpt.model_writer(_model(1)))
     torn = tmp_path / ".tmp-step-000002.abcd"
     torn.mkdir()
     (torn / ckpt.MODEL_FILE).write_bytes(b"\x00" * 10)
@@ -118,7 +118,7 @@ WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
     import torch
-    from mmzoo.train.checkpoint import CheckpointManager
+    from mmzoo.train.checkpoint import CheckpointManager, model_writer
 
     manager = CheckpointManager(Path(sys.argv[1]), keep_last=3)
     latest = manager.steps()
@@ -129,7 +129,7 @@ WRITER = textwrap.dedent("""
         with torch.no_grad():
             for p in model.parameters():
                 p.fill_(step)
-        manager.save(step, model, {"step": step, "padding": torch.full((1 << 20,), float(step))})
+        manager.save(step, {"step": step, "padding": torch.full((1 << 20,), float(step))}, model_writer(model))
         print(step, flush=True)
 """)
 

@@ -106,6 +106,10 @@ def test_number_strings_are_numbers():
         (with_(model={"pretrained": True}), "model: required 'name'"),
         (with_(compile="yes"), "compile: expected true or false or a mapping, got 'yes'"),
         (with_(resume=3), "resume: expected a non-empty string, got 3"),
+        (
+            with_(strategy="dpp"),
+            "strategy: expected one of 'auto', 'single', 'ddp', got 'dpp'. Did you mean 'ddp'?",
+        ),
         ({k: v for k, v in BASE.items() if k != "output_dir"}, "output_dir: required, expected a string"),
         (["model"], "run.yaml: expected a mapping of keys"),
     ],
@@ -190,17 +194,73 @@ def test_missing_file(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-def test_the_documented_reference_config_is_valid():
-    """The run.yaml reference in mmzoo.train's docstring is a config that validates as written."""
-    import textwrap
+def test_strategy_auto_is_single_for_one_rank_and_ddp_for_several():
+    auto = validate_config(BASE)
+    assert auto.strategy == "auto"
+    assert (auto.strategy_for(1), auto.strategy_for(4)) == ("single", "ddp")
+    assert validate_config(with_(strategy="ddp")).strategy_for(1) == "ddp"
+    single = validate_config(with_(strategy="single"))
+    assert single.strategy_for(1) == "single"
+    with pytest.raises(ConfigError, match="strategy: 'single' trains in one process, but this job has 2 ranks"):
+        single.strategy_for(2)
+
+
+def test_every_strategy_name_has_an_implementation():
+    from mmzoo.train.config import STRATEGIES
+    from mmzoo.train.strategy import STRATEGIES as IMPLEMENTED
+
+    assert set(STRATEGIES) == {"auto", *IMPLEMENTED}
+    assert all(IMPLEMENTED[name].name == name for name in IMPLEMENTED)
+
+
+def _fields(section, prefix=""):
+    """(dotted key, Field) of every key of a schema section, nested sections included."""
+    from mmzoo.train.schema import AnyOf, Optional, Section
+
+    for key, field in section.fields.items():
+        path = f"{prefix}{key}"
+        yield path, field
+        inner = field.validator.inner if isinstance(field.validator, Optional) else field.validator
+        options = inner.alternatives if isinstance(inner, AnyOf) else [inner]
+        for option in options:
+            if isinstance(option, Section):
+                yield from _fields(option, path + ".")
+
+
+def test_the_reference_config_is_generated_from_the_schema_and_validates():
+    """`mmzoo train --print-config` renders every key of the schema with its help text, and what it prints
+    is a valid config (so it can be copied and edited)."""
+    import re
 
     import yaml
 
-    import mmzoo.train
+    from mmzoo.train.config import SCHEMA
+    from mmzoo.train.reference import render_reference
 
-    doc = mmzoo.train.__doc__
-    block = doc.split("with a did-you-mean)::\n", 1)[1].split("\nThe run directory", 1)[0]
-    raw = yaml.safe_load(textwrap.dedent(block))
-    config = validate_config(raw)
-    assert config.model.name == "digits-av-gated" and config.optim.freeze == ["encoders.image"]
-    assert config.data.eval.split == "val" and config.optim.epochs == 3
+    text = render_reference()
+    config = validate_config(yaml.safe_load(text), "reference")
+    assert config.model.name == "digits-av-gated" and config.optim.epochs == 3 and config.compile is None
+    assert config.data.eval is not None and config.data.eval.split == "test"
+    comments = " ".join(" ".join(re.findall(r"#\s*(.*)", text)).split())
+    keys = {match.group(1) for match in re.finditer(r"^\s*(?:# )?([a-z_]+):", text, re.MULTILINE)}
+    fields = list(_fields(SCHEMA))
+    assert len(fields) > 50
+    for path, field in fields:
+        assert path.rsplit(".", 1)[-1] in keys, path
+        assert field.help, f"{path} has no help text"
+        assert " ".join(field.help.split()) in comments, path
+    for allowed in ("one of 'adamw', 'adam', 'sgd'", "one of 'auto', 'single', 'ddp'", "float > 0"):
+        assert allowed in comments
+
+
+def test_print_config_on_the_command_line_and_the_module_docstring_points_to_it(capsys):
+    import mmzoo.train
+    from mmzoo.cli import main
+    from mmzoo.train.reference import render_reference
+
+    assert main(["train", "--print-config"]) == 0
+    assert capsys.readouterr().out == render_reference()
+    assert "--print-config" in mmzoo.train.__doc__
+    assert "lr_multipliers" not in mmzoo.train.__doc__  # the reference is not repeated by hand
+    assert main(["train"]) == 2
+    assert "config: required" in capsys.readouterr().err

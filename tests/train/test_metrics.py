@@ -38,7 +38,7 @@ def test_heads_without_sums_fall_back_to_count_weighted_batch_metrics():
     sums = MetricSums()
     sums.add(head.add(torch.tensor([1, 1, 1]), torch.tensor([1, 1, 0])), 3)
     sums.add(head.add(torch.tensor([0]), torch.tensor([0])), 1)
-    assert sums.local_means()["hit_rate"] == pytest.approx(3 / 4) and head.finish([head.sums]) == {}
+    assert merge_states([sums.state()])["hit_rate"] == pytest.approx(3 / 4) and head.finish([head.sums]) == {}
 
 
 @pytest.mark.distributed
