@@ -21,6 +21,19 @@ Attribute conventions (read with ``getattr``; the default applies when a part do
 - ``metrics_within_batch: bool`` (heads; default ``False``): a metric compares the examples of
   one batch (retrieval recall@k), so its value depends on how the data is batched.
 - ``collate_targets(targets: list) -> Tensor`` (heads; optional): raw targets to a batch tensor.
+- ``bind_input_keys(keys: tuple[str, ...]) -> None`` (heads; optional): called by the builder once,
+  right after construction and before any forward, with the batch keys of the model's encoders in
+  spec order (the keys of the fusion's dict output when its ``output_kind`` is "dict"). A head whose
+  behaviour or metric names depend on those keys (``contrastive``: which pair to align) fixes them
+  here, so a mismatch is an error at build time and nothing depends on the first batch.
+- ``bind_distributed(context) -> None`` (heads; optional): called by the trainer's strategy before
+  training starts with a :class:`mmzoo.train.distributed.DistributedContext` (``rank``,
+  ``world_size`` and ``all_gather(tensor)``, which concatenates every rank's tensor along dim 0 with
+  gradients flowing back to each rank's own rows), and with ``None`` when training ends. A head keeps
+  it for ``forward`` and ``loss``, e.g. to compute a contrastive loss against every rank's examples.
+  Gather only while ``self.training``: evaluation shards differ in size between ranks and may be
+  empty (a rank with no examples never calls the head, so a collective there would wait forever).
+  A head without the method, or that ignores the context, trains on each rank's own batch.
 
 Metrics that merge exactly across batches and ranks: a head may define
 ``metric_sums(outputs, target) -> dict[str, float]`` returning additive sufficient statistics
@@ -28,7 +41,10 @@ Metrics that merge exactly across batches and ranks: a head may define
 metrics. A trainer adds the sums of every batch (and all-reduces them with SUM across ranks), then
 calls ``metrics_from_sums`` once: this is exact for every builtin metric, F1 included. ``metrics``
 is ``metrics_from_sums(metric_sums(...))`` for one batch. A head with only ``metrics`` can be
-averaged weighted by batch size, which is exact only for per-sample means.
+averaged weighted by batch size, which is exact only for per-sample means. Metric names are fixed
+once the head is built (and bound): ``metrics_from_sums`` of a head that has never run a batch gives
+the same names as one that has, since a rank whose evaluation shard is empty still merges the others'
+sums.
 """
 
 from __future__ import annotations

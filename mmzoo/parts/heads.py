@@ -292,7 +292,7 @@ class ContrastiveHead(Head):
     """CLIP-style contrastive alignment of two modalities, for the ``project`` fusion.
 
     Takes the fusion's dict ``{key: Tensor[B, input_dim]}``, L2-normalises the two embeddings of
-    ``pair`` (default: the dict's only two keys, in order) and returns similarity logits
+    ``pair`` (default: the fusion's only two keys, in order) and returns similarity logits
     ``[B, B]`` scaled by a learned temperature: row ``i`` is example ``i`` of the first modality
     against every example of the second. The loss is the symmetric InfoNCE (cross-entropy both
     ways, matching pairs on the diagonal); it needs no target. If a target is given (class ids),
@@ -303,6 +303,10 @@ class ContrastiveHead(Head):
     **within-batch** retrieval: the candidates are the batch's other examples, so values depend on
     the batch size (``k >= B`` always hits). They merge as per-example hit counts. Under
     DistributedDataParallel the negatives are those of each rank's own batch.
+
+    The metric names are fixed once the pair is known: at construction when ``pair`` is given, else
+    when the builder calls :meth:`bind_input_keys` with the fusion's keys (a head used on its own
+    learns them from its first ``forward``).
     """
 
     part_name = "contrastive"
@@ -333,28 +337,44 @@ class ContrastiveHead(Head):
         else:
             self.register_buffer("log_logit_scale", initial)
         self.recall_at = int_list(self.label, "recall_at", recall_at, allow_empty=False)
-        self._names = ("a", "b")  # the pair's keys, set by forward; they name the metrics
+        self.names: tuple[str, str] | None = self.pair
+        """The two batch keys compared, in order; they name the metrics (None until known)."""
+
+    def bind_input_keys(self, keys: Sequence[str]) -> None:
+        """Learn the fusion's keys at build time: the pair to align (checked against them) and with it
+        the metric names, before any forward."""
+        keys = tuple(keys)
+        self.names = self._pair_among(keys)
 
     def logit_scale(self) -> Tensor:
         """The current multiplier of the cosine similarities (1 / temperature)."""
         return self.log_logit_scale.clamp(0.0, self.max_log_scale).exp()
 
+    def _pair_among(self, keys: tuple[str, ...]) -> tuple[str, str]:
+        if self.pair is None:
+            if len(keys) != 2:
+                raise BuildError(f"{self.label}: the fusion gave {len(keys)} embeddings ({list(keys)}); "
+                                 "set 'pair' to the two batch keys to align.")
+            return keys  # type: ignore[return-value]
+        missing = [k for k in self.pair if k not in keys]
+        if missing:
+            raise BuildError(f"{self.label}: 'pair' names {missing}, not among the fused keys {list(keys)}.")
+        return self.pair
+
     def _select(self, fused: Mapping[str, Tensor]) -> tuple[str, str]:
         if not isinstance(fused, Mapping):
             raise BuildError(f"{self.label} takes a dict of embeddings by batch key (from the 'project' "
                              f"fusion), got {type(fused).__name__}; use fusion 'project'.")
-        if self.pair is None:
-            if len(fused) != 2:
-                raise BuildError(f"{self.label}: the fusion gave {len(fused)} embeddings ({list(fused)}); "
-                                 "set 'pair' to the two batch keys to align.")
-            return tuple(fused)  # type: ignore[return-value]
-        missing = [k for k in self.pair if k not in fused]
-        if missing:
-            raise BuildError(f"{self.label}: 'pair' names {missing}, not among the fused keys {list(fused)}.")
-        return self.pair
+        if self.names is None:  # not bound by a builder: the first batch fixes the pair and the names
+            self.names = self._pair_among(tuple(fused))
+        elif any(k not in fused for k in self.names):
+            self._pair_among(tuple(fused))  # says which of 'pair' is missing, when 'pair' was given
+            raise BuildError(f"{self.label}: expected the embeddings {list(self.names)} (the fusion's keys "
+                             f"when the model was built), got {list(fused)}.")
+        return self.names
 
     def forward(self, fused: Mapping[str, Tensor]) -> Tensor:
-        first, second = self._names = self._select(fused)
+        first, second = self._select(fused)
         for key in (first, second):
             if fused[key].dim() != 2 or fused[key].shape[-1] != self.input_dim:
                 raise BuildError(f"{self.label}: embedding {key!r} must be [batch, {self.input_dim}], "
@@ -385,22 +405,25 @@ class ContrastiveHead(Head):
 
     @torch.no_grad()
     def metric_sums(self, outputs: Tensor, target: Tensor | None) -> dict[str, float]:
+        """Hit counts per direction (``forward``: first -> second); named by the pair only in
+        :meth:`metrics_from_sums`, so sums from any rank merge whatever that rank has seen."""
         matches = self._matches(outputs, target)
-        first, second = self._names
         sums = {"count": float(outputs.shape[0])}
-        for name, logits, hits in ((f"{first}_to_{second}", outputs, matches),
-                                   (f"{second}_to_{first}", outputs.t(), matches.t())):
+        for direction, logits, hits in (("forward", outputs, matches), ("backward", outputs.t(), matches.t())):
             for k in self.recall_at:
                 top = logits.topk(min(k, logits.shape[1]), dim=1).indices
-                sums[f"{name}_hits@{k}"] = float(hits.gather(1, top).any(dim=1).sum())
+                sums[f"{direction}_hits@{k}"] = float(hits.gather(1, top).any(dim=1).sum())
         return sums
 
     def metrics_from_sums(self, sums: dict[str, float]) -> dict[str, float]:
-        first, second = self._names
+        if self.names is None:
+            raise BuildError(f"{self.label}: the pair of batch keys is not known yet, so the metrics have no "
+                             "names; set 'pair', or build the head through mmzoo (which binds the fusion's keys)")
+        first, second = self.names
         metrics = {}
         for k in self.recall_at:
-            forward = _ratio(sums[f"{first}_to_{second}_hits@{k}"], sums["count"])
-            backward = _ratio(sums[f"{second}_to_{first}_hits@{k}"], sums["count"])
+            forward = _ratio(sums[f"forward_hits@{k}"], sums["count"])
+            backward = _ratio(sums[f"backward_hits@{k}"], sums["count"])
             metrics[f"{first}_to_{second}_recall@{k}"] = forward
             metrics[f"{second}_to_{first}_recall@{k}"] = backward
             metrics[f"recall@{k}"] = (forward + backward) / 2

@@ -274,3 +274,50 @@ def test_contrastive_pair_selection():
 def test_contrastive_errors(params, fused, message):
     with pytest.raises(BuildError, match="head 'contrastive':? " + message):
         ContrastiveHead(6, **params)(fused)
+
+
+# ---- fixed at build time -----------------------------------------------------------------------------
+
+
+def test_contrastive_metric_names_are_known_before_any_forward():
+    """A rank whose evaluation shard is empty never runs the head, yet turns every rank's summed hits
+    into metrics: the names must come from the build (pair, or the fusion's keys), not a forward."""
+    ran = ContrastiveHead(6)
+    ran.bind_input_keys(("image", "text"))
+    sums = ran.metric_sums(ran({"image": embeddings(), "text": embeddings(seed=1)}), None)
+    idle = ContrastiveHead(6)
+    idle.bind_input_keys(("image", "text"))
+    assert idle.names == ("image", "text")
+    assert idle.metrics_from_sums(sums) == ran.metrics_from_sums(sums)
+    assert "image_to_text_recall@1" in idle.metrics_from_sums(sums)
+    paired = ContrastiveHead(6, pair=["text", "image"])
+    assert "text_to_image_recall@5" in paired.metrics_from_sums(sums)
+    with pytest.raises(BuildError, match="the pair of batch keys is not known yet"):
+        ContrastiveHead(6).metrics_from_sums(sums)  # neither built through mmzoo nor given 'pair'
+
+
+def test_contrastive_pair_mistakes_are_found_when_the_keys_are_bound():
+    with pytest.raises(BuildError, match=r"the fusion gave 3 embeddings \(\['x', 'y', 'z'\]\); set 'pair'"):
+        ContrastiveHead(6).bind_input_keys(("x", "y", "z"))
+    with pytest.raises(BuildError, match=r"'pair' names \['q'\], not among the fused keys \['x', 'y'\]"):
+        ContrastiveHead(6, pair=["x", "q"]).bind_input_keys(("x", "y"))
+    head = ContrastiveHead(6)
+    head.bind_input_keys(("x", "y"))
+    with pytest.raises(BuildError, match=r"expected the embeddings \['x', 'y'\] .* got \['a', 'b'\]"):
+        head({"a": embeddings(), "b": embeddings()})
+
+
+@pytest.mark.parametrize(
+    ("head", "outputs", "target"),
+    [
+        (ClassificationHead(4, num_classes=3), torch.randn(5, 3), torch.tensor([0, 2, 1, 1, 0])),
+        (MultilabelHead(4, num_labels=3), torch.randn(5, 3), torch.tensor([[1.0, 0, 1]] * 5)),
+        (RegressionHead(4, num_outputs=2), torch.randn(5, 2), torch.randn(5, 2)),
+    ],
+    ids=["classification", "multilabel", "regression"],
+)
+def test_tensor_heads_name_their_metrics_without_running(head, outputs, target):
+    sums = head.metric_sums(outputs, target)
+    fresh = type(head)(4, **{k: getattr(head, k) for k in ("num_classes", "num_labels", "num_outputs")
+                             if hasattr(head, k)})
+    assert fresh.metrics_from_sums(sums) == head.metrics_from_sums(sums)

@@ -86,3 +86,38 @@ def _spawned(rank, *args):
     from tests.train.dist_workers import evaluate_rank
 
     evaluate_rank(rank, *args)
+
+
+@pytest.mark.distributed
+def test_a_rank_with_an_empty_evaluation_shard_gets_every_builtin_heads_metrics(toys, tmp_path):
+    """One example on 2 ranks: rank 1 evaluates nothing, yet returns the same metrics as rank 0 and as
+    one process (the contrastive head used to name its metrics from its first forward, so rank 1
+    failed with KeyError 'a_to_b_hits@1')."""
+    import torch.multiprocessing as mp
+
+    from tests.train.dist_workers import HEAD_SPECS, head_examples
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_spawned_heads, args=(2, port, str(toys), str(tmp_path), 1), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"heads-rank{r}.json").read_text()) for r in (0, 1)]
+    blobs = mmzoo.create_dataset("toy-blobs", split="test", size=1)
+    for head, (fusion, head_spec) in HEAD_SPECS.items():
+        assert [r[head]["local_examples"] for r in ranks] == [1, 0], head
+        assert ranks[0][head]["metrics"] == ranks[1][head]["metrics"], head
+        torch.manual_seed(0)
+        model = mmzoo.create_model({"encoders": TINY_SPEC["encoders"], "fusion": fusion, "head": head_spec})
+        batch = model.collator(head_examples(head, blobs, 1))
+        single = evaluate(model, [(1, batch)], DistContext())
+        assert ranks[1][head]["metrics"].keys() == single.keys(), head
+        for name, value in single.items():
+            assert ranks[1][head]["metrics"][name] == pytest.approx(value, abs=1e-6), (head, name)
+    assert "image_to_text_recall@1" not in ranks[1]["contrastive"]["metrics"]
+    assert ranks[1]["contrastive"]["metrics"]["img_to_vec_recall@1"] == 1.0  # names from the fusion's keys
+
+
+def _spawned_heads(rank, *args):
+    from tests.train.dist_workers import evaluate_every_head
+
+    evaluate_every_head(rank, *args)
