@@ -36,6 +36,7 @@ from mmzoo.train.config import validate_config
 from mmzoo.train.distributed import DistContext
 from mmzoo.train.metrics import read_metrics
 from mmzoo.train.trainer import Trainer
+from mmzoo.train.view import TrainerView
 
 SMALL = {
     "encoders": {
@@ -107,13 +108,13 @@ def lockstep(model: dict, data: dict, batch: int, steps: int) -> tuple[list[floa
     plain_times: list[float] = []
     left = [0.0]
 
-    def hook(trainer: Trainer) -> None:
+    def hook(view: TrainerView) -> None:
         entered = time.process_time()
-        if trainer.step > WARMUP:
+        if view.step > WARMUP:
             trainer_times.append(entered - left[0])  # the trainer's iteration since the hook last returned
         plain.step()
         done = time.process_time()
-        if trainer.step > WARMUP:
+        if view.step > WARMUP:
             plain_times.append(done - entered)
         left[0] = time.process_time()
 

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mmzoo.errors import ConfigError
-    from mmzoo.train.config import parse_override
+    from mmzoo.train.rawconfig import parse_override
 
     for name in ("batch_size", "num_workers", "max_examples"):
         value = getattr(args, name)

@@ -96,9 +96,27 @@ class DistributedContext:
         rank's own rows (so a loss over the gathered rows trains every rank's inputs)."""
         if self.world_size == 1:
             return tensor
-        from torch.distributed.nn.functional import all_gather
+        return _GatherRows.apply(tensor)
 
-        return torch.cat(all_gather(tensor), dim=0)
+
+class _GatherRows(torch.autograd.Function):
+    """All-gather along dim 0 whose backward sums every rank's gradient of the gathered rows and keeps
+    this rank's slice (an all-reduce: gloo has no reduce-scatter)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.contiguous()
+        world, rank = dist.get_world_size(), dist.get_rank()
+        gathered = tensor.new_empty((world * tensor.shape[0], *tensor.shape[1:]))
+        dist.all_gather_into_tensor(gathered, tensor)
+        ctx.rows = slice(rank * tensor.shape[0], (rank + 1) * tensor.shape[0])
+        return gathered
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rows]
 
 
 class StepStats:

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from mmzoo.errors import ConfigError, did_you_mean
-from mmzoo.train.config import OptimConfig, first_line
+from mmzoo.train.config import OptimConfig
+from mmzoo.train.rawconfig import first_line
 
 
 def part_names(model: nn.Module) -> list[str]:

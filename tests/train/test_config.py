@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mmzoo.errors import ConfigError
-from mmzoo.train.config import apply_overrides, load_config, parse_override, validate_config
+from mmzoo.train.config import load_config, validate_config
+from mmzoo.train.rawconfig import apply_overrides, parse_override
 
 BASE = {
     "model": "digits-av-gated",

@@ -106,6 +106,22 @@ def test_ddp_speed_switches_keep_two_ranks_equal_to_one_process(toy_site, tmp_pa
     assert run["world_size"] == 2 and run["fused_optimizer"] is True
 
 
+def test_a_head_using_the_distributed_context_trains_on_the_global_batch(toy_site, tmp_path):
+    """The toy head gathers every rank's logits and targets (with gradients) through the context the
+    strategy binds: 2 ranks with batch 4 then optimise the loss of the whole batch of 8, exactly as one
+    process with batch 8 does (each rank's own-batch loss would not)."""
+    spec = {**TINY_SPEC, "head": {"type": "toy-global-cls"}}
+    common = {"optim__steps": 5, "model": spec}
+    one = train_cli(tmp_path, toy_site, "one", 1, data__batch_size=8, **common)
+    two = train_cli(tmp_path, toy_site, "two", 2, data__batch_size=4, **common)
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert max_abs_diff(weights(tmp_path, "one"), weights(tmp_path, "two")) < 1e-6
+    final = read_metrics(tmp_path / "two" / "metrics.jsonl")[-1]
+    assert final["eval_bound_world_size"] == 2.0
+    assert read_metrics(tmp_path / "one" / "metrics.jsonl")[-1]["eval_bound_world_size"] == 1.0
+
+
 def test_an_occupied_run_dir_is_refused_before_any_rank_starts(toy_site, tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("keep me")

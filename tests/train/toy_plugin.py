@@ -15,11 +15,14 @@ def mmzoo_register_components(registry):
                          description="a vector encoder with a trainable layer its forward never uses")
     registry.add_encoder("toy-vec-jitter", "mmzoo_train_toys_parts:JitterVectorEncoder", modality="vector",
                          description="a vector encoder whose preprocess adds random noise (augmentation)")
+    registry.add_head("toy-global-cls", "mmzoo_train_toys_parts:GlobalBatchHead",
+                      description="classification whose training loss spans every rank's batch")
 """
 
 PARTS = """
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -51,6 +54,37 @@ class JitterVectorEncoder(SpareVectorEncoder):
         batch = super().preprocess(examples)
         noise = torch.randn(batch.shape) + float(np.random.normal()) + random.random()
         return batch + 0.1 * noise
+
+
+class GlobalBatchHead(nn.Module):
+    \"\"\"Classification with a loss over the whole batch (not a mean of per-example terms): cross-entropy
+    plus the squared batch-mean logits. Logits and targets of all ranks are gathered through the
+    distributed context the strategy binds, so the loss is the same whatever the number of ranks. Its
+    metric ``bound_world_size`` reports the world size of that context (0 when none is bound).\"\"\"
+
+    def __init__(self, input_dim, num_classes=3):
+        super().__init__()
+        self.linear = nn.Linear(input_dim, num_classes)
+        self.context = None
+
+    def bind_distributed(self, context):
+        self.context = context
+
+    def forward(self, fused):
+        return self.linear(fused)
+
+    def loss(self, outputs, target):
+        if self.training and self.context is not None:
+            outputs, target = self.context.all_gather(outputs), self.context.all_gather(target)
+        return F.cross_entropy(outputs, target) + outputs.mean(dim=0).pow(2).sum()
+
+    def metric_sums(self, outputs, target):
+        count = float(outputs.shape[0])
+        world = self.context.world_size if self.context is not None else 0
+        return {"count": count, "world": count * world}
+
+    def metrics_from_sums(self, sums):
+        return {"bound_world_size": sums["world"] / sums["count"]}
 """
 
 DATA = '''
