@@ -22,8 +22,9 @@ Attribute conventions (read with ``getattr``; the default applies when a part do
   one batch (retrieval recall@k), so its value depends on how the data is batched.
 - ``collate_targets(targets: list) -> Tensor`` (heads; optional): raw targets to a batch tensor.
 - ``bind_input_keys(keys: tuple[str, ...]) -> None`` (heads; optional): called by the builder once,
-  right after construction and before any forward, with the batch keys of the model's encoders in
-  spec order (the keys of the fusion's dict output when its ``output_kind`` is "dict"). A head whose
+  right after construction and before any forward, with the batch keys of the model's encoders in the
+  order of the fusion's ``input_dims`` (for a fusion with ``output_kind`` "dict", the keys of what it
+  returns, in that order). A head whose
   behaviour or metric names depend on those keys (``contrastive``: which pair to align) fixes them
   here, so a mismatch is an error at build time and nothing depends on the first batch.
 - ``bind_distributed(context) -> None`` (heads; optional): called by the trainer's strategy before

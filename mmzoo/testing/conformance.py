@@ -9,7 +9,8 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
 - gradients reach every trainable parameter (and, for fusions and heads, every input);
 - padding does not leak: masked tokens do not change a fusion's output, and an encoder gives an
   example the same features alone as inside a padded batch;
-- the loss is a finite scalar, metrics are plain floats, and metric sums merge across batches;
+- the loss is a finite scalar, metrics are plain floats, metric sums merge across batches, and
+  metric names are fixed when the head is built (a head that never ran a batch names them too);
 - a state_dict saved with safetensors and loaded into a freshly built part reproduces its
   outputs in eval mode (nothing the part needs lives outside its state_dict).
 
@@ -333,10 +334,21 @@ def check_head(
     ``target`` (a tensor, or a list of raw targets collated with the head's ``collate_targets``)
     is required unless the head sets ``requires_target = False``. Checks the loss, gradients,
     ``metrics``, and that ``metric_sums`` of two half batches merge into the full batch's metrics
-    (skipped for ``metrics_within_batch`` heads).
+    (skipped for ``metrics_within_batch`` heads). Like the builder, it calls the optional
+    ``bind_input_keys(keys)`` after construction; then checks that a head which never ran a batch
+    names and computes its metrics from summed statistics the same way, and that the optional
+    ``bind_distributed`` with a world of one changes nothing.
     """
     build, label, _ = _resolve("head", factory)
-    head = _build(build, label, (input_dim,), params, seed=0)
+
+    def build_bound(seed: int) -> nn.Module:  # as the builder builds a head: constructed, then bound
+        part = _build(build, label, (input_dim,), params, seed=seed)
+        bind = getattr(part, "bind_input_keys", None)
+        if callable(bind):
+            bind(tuple(keys))
+        return part
+
+    head = build_bound(seed=0)
     input_kind = getattr(head, "input_kind", "tensor")
     assert input_kind in ("tensor", "dict"), (
         f"{label}: input_kind must be 'tensor' or 'dict', got {input_kind!r}"
@@ -387,12 +399,44 @@ def check_head(
     with torch.no_grad():
         outputs = head(fused)
     _check_head_metrics(head, outputs, target, batch, label)
+    _check_fixed_at_build(head, build_bound(seed=1), outputs, target, label)
+    _check_distributed_context(head, fused, target, label, atol)
 
     fixed = detach(fused)
-    check_round_trip(
-        head, lambda: _build(build, label, (input_dim,), params, seed=1234), lambda m: m(fixed), label, atol
-    )
+    check_round_trip(head, lambda: build_bound(seed=1234), lambda m: m(fixed), label, atol)
     return head
+
+
+def _check_fixed_at_build(head: Any, idle: Any, outputs: Tensor, target: Any, label: str) -> None:
+    """A head that never ran a batch (a rank whose evaluation shard is empty) turns summed statistics
+    into the same metrics, names included, as the head that produced them."""
+    sums = call_optional(getattr(head, "metric_sums", None), outputs, target)
+    if sums is None:
+        return
+    assert_metrics_equal(
+        head.metrics_from_sums(sums),
+        check_metrics(idle.metrics_from_sums(sums), label, "metrics_from_sums(sums) before any forward"),
+        label,
+        "metrics_from_sums of a freshly built head (names must be fixed at build, not by forward)",
+    )
+
+
+def _check_distributed_context(head: Any, fused: Any, target: Any, label: str, atol: float) -> None:
+    """``bind_distributed``: told a world of one, the head computes what it computes untold; ``None``
+    unbinds it."""
+    bind = getattr(head, "bind_distributed", None)
+    if not callable(bind):
+        return
+    from mmzoo.train.distributed import DistributedContext
+
+    fixed = detach(fused)
+    head.train()
+    with torch.no_grad():
+        alone = detach(head.loss(head(fixed), target))
+        bind(DistributedContext(rank=0, world_size=1))
+        told = detach(head.loss(head(fixed), target))
+        bind(None)
+    assert_close(alone, told, label, "loss with bind_distributed(world of one) vs without", atol)
 
 
 def _check_head_metrics(head: Any, outputs: Tensor, target: Any, batch: int, label: str) -> None:

@@ -7,6 +7,7 @@ use NCCL on ``cuda:LOCAL_RANK``; CPU ranks use gloo.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from dataclasses import dataclass
@@ -66,7 +67,11 @@ class DistContext:
             raise error_type(message)
 
     def close(self) -> None:
+        """Destroy the process group, after freeing what still holds it: a DDP module left for the
+        interpreter's teardown to free crashed ranks at exit ("terminate called without an active
+        exception"), now and then, after the run itself had finished."""
         if self.backend is not None and dist.is_initialized():
+            gc.collect()
             dist.destroy_process_group()
 
     def for_parts(self) -> DistributedContext:
@@ -107,10 +112,10 @@ class _GatherRows(torch.autograd.Function):
     def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.contiguous()
         world, rank = dist.get_world_size(), dist.get_rank()
-        gathered = tensor.new_empty((world * tensor.shape[0], *tensor.shape[1:]))
-        dist.all_gather_into_tensor(gathered, tensor)
+        parts = [torch.empty_like(tensor) for _ in range(world)]
+        dist.all_gather(parts, tensor)
         ctx.rows = slice(rank * tensor.shape[0], (rank + 1) * tensor.shape[0])
-        return gathered
+        return torch.cat(parts)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:

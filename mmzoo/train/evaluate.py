@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,6 +16,9 @@ from mmzoo.train.data import move_to_device
 from mmzoo.train.distributed import DistContext
 from mmzoo.train.metrics import MetricSums, merge_states
 from mmzoo.train.precision import Precision
+
+if TYPE_CHECKING:
+    from mmzoo.train.rundir import RunDir
 
 
 def evaluate(
@@ -146,7 +149,7 @@ def load_for_eval(source: str) -> tuple[torch.nn.Module, SplitConfig | None]:
     return model, data.eval
 
 
-def _run_eval_split(run: Any) -> SplitConfig | None:
+def _run_eval_split(run: RunDir) -> SplitConfig | None:
     return run.data_config().eval if run.is_run() else None
 
 

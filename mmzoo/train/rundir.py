@@ -82,9 +82,6 @@ class RunDir:
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
-    def __fspath__(self) -> str:
-        return str(self.path)
-
     @property
     def config_file(self) -> Path:
         return self.path / CONFIG_FILE

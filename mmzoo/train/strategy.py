@@ -194,6 +194,10 @@ class DDPStrategy(Strategy):
     def no_sync(self) -> contextlib.AbstractContextManager:
         return self.ddp.no_sync()
 
+    def close(self) -> None:
+        super().close()
+        self.ddp = self.train_step = None  # DDP holds the process group, which goes next
+
 
 STRATEGIES: dict[str, type[Strategy]] = {"single": SingleProcess, "ddp": DDPStrategy}
 """Strategy classes by the name ``strategy:`` takes (``auto`` resolves to one of them)."""
@@ -205,4 +209,11 @@ def strategy_class(config: TrainConfig, world_size: int) -> type[Strategy]:
 
 
 def create_strategy(config: TrainConfig, ctx: DistContext) -> Strategy:
-    return strategy_class(config, ctx.world_size)(config, ctx)
+    """The strategy for this process of the job ``ctx`` describes."""
+    cls = strategy_class(config, ctx.world_size)
+    if cls.needs_process_group and ctx.backend is None:
+        raise ConfigError(
+            f"strategy: '{cls.name}' needs a torch.distributed process group; start training with "
+            "mmzoo.train.train() or `mmzoo train`, which create one"
+        )
+    return cls(config, ctx)

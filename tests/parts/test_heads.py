@@ -321,3 +321,49 @@ def test_tensor_heads_name_their_metrics_without_running(head, outputs, target):
     fresh = type(head)(4, **{k: getattr(head, k) for k in ("num_classes", "num_labels", "num_outputs")
                              if hasattr(head, k)})
     assert fresh.metrics_from_sums(sums) == head.metrics_from_sums(sums)
+
+
+# ---- the conformance kit checks both optional hooks ----------------------------------------------------
+
+
+class _NamedByForward(ClassificationHead):
+    """Names its metrics after the first batch's size: a rank that never ran a batch could not name them."""
+
+    part_name = "named-by-forward"
+
+    def forward(self, fused):
+        self.seen = fused.shape[0]
+        return super().forward(fused)
+
+    def metrics_from_sums(self, sums):
+        return {f"accuracy_{getattr(self, 'seen', 0)}": sums["correct"] / sums["count"]}
+
+
+class _ContextAware(ClassificationHead):
+    """Keeps the distributed context; ``scale_by_world`` makes its loss depend on being told one."""
+
+    part_name = "context-aware"
+
+    def __init__(self, input_dim, num_classes=3, scale_by_world=False):
+        super().__init__(input_dim, num_classes)
+        self.scale_by_world, self.context = scale_by_world, None
+
+    def bind_distributed(self, context):
+        self.context = context
+
+    def loss(self, outputs, target):
+        loss = super().loss(outputs, target)
+        return loss * 2 if self.scale_by_world and self.context is not None else loss
+
+
+def test_the_kit_requires_metric_names_fixed_at_build_and_checks_bind_distributed():
+    from mmzoo.testing import check_head
+
+    target = [0, 1, 2, 0, 1, 2]
+    check_head(ClassificationHead, params={"num_classes": 3}, target=target)
+    check_head(ContrastiveHead, keys=("image", "text"))  # names bound from the keys, as the builder does
+    with pytest.raises(AssertionError, match=r"names must be fixed at build, not by forward\): metric names differ"):
+        check_head(_NamedByForward, params={"num_classes": 3}, target=target)
+    check_head(_ContextAware, target=target)
+    with pytest.raises(AssertionError, match=r"loss with bind_distributed\(world of one\) vs without"):
+        check_head(_ContextAware, params={"scale_by_world": True}, target=target)
