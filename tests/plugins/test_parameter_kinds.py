@@ -87,3 +87,10 @@ def test_roberta_style_position_tables_count_from_the_padding_index():
     assert out.tokens.shape[1] == 39
     with pytest.raises(BuildError, match="max_length 40 is beyond the 39 positions"):
         mmzoo.create_model(spec_for("text", {**part, "max_length": 40}))
+
+
+@pytest.mark.parametrize(("param", "value"), [("std", 0), ("std", [0.5, -1, 0.5]), ("mean", []), ("mean", "x")])
+def test_timm_normalisation_of_the_wrong_kind_is_refused_at_build(param, value):
+    part = {"type": "timm/resnet18", "pretrained": False, param: value}
+    with pytest.raises(mmzoo.MmzooError, match=rf"\b{param}\b"):
+        mmzoo.create_model(spec_for("image", part))

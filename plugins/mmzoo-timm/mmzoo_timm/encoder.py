@@ -20,7 +20,7 @@ from mmzoo.errors import BuildError, UnknownNameError, WeightsError, did_you_mea
 from mmzoo.outputs import EncoderOutput
 from mmzoo_timm.batched import BatchedEvalTransform
 from mmzoo_timm.images import MODES, to_pil
-from mmzoo_timm.params import check_timm_kwargs, timm_failure
+from mmzoo_timm.params import check_normalisation, check_timm_kwargs, timm_failure
 from mmzoo_timm.pretrained import pretrained_overlay
 
 
@@ -208,6 +208,8 @@ def make_encoder(
     where = f"encoder '{name}'"
     size = _size_pair(img_size, where) if img_size is not None else None
     check_timm_kwargs(timm_kwargs, where)
+    check_normalisation("mean", mean, where)
+    check_normalisation("std", std, where)
     kwargs: dict[str, Any] = {"num_classes": 0, **timm_kwargs}
     if drop_path_rate is not None:
         kwargs["drop_path_rate"] = float(drop_path_rate)

@@ -8,6 +8,7 @@ the parameter; whatever timm still raises is wrapped by :func:`timm_failure`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mmzoo.errors import BuildError, did_you_mean
@@ -77,6 +78,17 @@ def check_timm_kwargs(kwargs: dict[str, Any], where: str) -> None:
             )
         if param in ("pretrained_cfg_overlay", "model_args") and not isinstance(value, dict):
             raise BuildError(f"{where}: {param} must be a mapping, got {type(value).__name__}")
+
+
+def check_normalisation(name: str, value: Any, where: str) -> None:
+    """``mean``/``std``: a finite number or a non-empty list of them (``std`` positive)."""
+    if value is None:
+        return
+    values = value if isinstance(value, (list, tuple)) else [value]
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    if not values or len(numbers) != len(values) or (name == "std" and min(numbers) <= 0):
+        kind = "positive numbers" if name == "std" else "finite numbers"
+        raise BuildError(f"{where}: {name} must be a number or a list of {kind} (one per channel), got {value!r}")
 
 
 def timm_failure(where: str, kwargs: dict[str, Any], exc: Exception) -> BuildError:
