@@ -154,3 +154,15 @@ def test_cnn_checks_image_size_before_decoding_a_lazily_opened_file(tmp_path, mo
     with pytest.raises(DatasetError, match="example 1: image of 40x30 = 1200 pixels is over the limit of 1000"):
         encoder.preprocess([np.zeros((20, 20, 3), np.uint8), np.zeros((30, 40, 3), np.uint8)])
 
+
+
+def test_the_readme_states_the_limits_in_force():
+    from mmzoo.data.limits import ENV
+    from tests.conftest import REPO
+
+    table = (REPO / "README.md").read_text(encoding="utf-8").split("**Data limits**")[1].split("\n\n")[1]
+    defaults = DataLimits()
+    for key, variable in ENV.items():
+        row = next(line for line in table.splitlines() if f"`{variable}`" in line)
+        assert f'limits={{"{key}": ...}}' in row
+        assert f"| {int(getattr(defaults, key)):,}" in row or f" to {int(getattr(defaults, key)):,} Hz" in row
