@@ -18,18 +18,21 @@ import numpy as np
 GIB = 1 << 30
 
 
-def _address_space() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmSize in /proc/self/status")
+def _address_space() -> int | None:
+    status = Path("/proc/self/status")
+    lines = status.read_text().splitlines() if status.exists() else []
+    return next((int(line.split()[1]) * 1024 for line in lines if line.startswith("VmSize:")), None)
 
 
 @contextlib.contextmanager
 def memory_cap(extra: int = 2 * GIB):
-    """Let this process map at most ``extra`` more bytes of memory inside the block."""
+    """Let this process map at most ``extra`` more bytes of memory inside the block (Linux; elsewhere no cap)."""
+    mapped = _address_space()
+    if mapped is None:
+        yield
+        return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = _address_space() + extra
+    cap = mapped + extra
     resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
     try:
         yield
