@@ -8,6 +8,7 @@ when a model is built. Public API::
     mmzoo.list_models(pattern="*", pretrained=False)
     mmzoo.list_components(kind=None, pattern="*")
     mmzoo.hookimpl, mmzoo.EncoderOutput, mmzoo.ModelOutput, mmzoo.MmzooError
+    mmzoo.data_limits()  (the limits on decoding data in force: mmzoo.data.limits)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "create_dataset",
     "create_model",
+    "data_limits",
     "hookimpl",
     "list_components",
     "list_models",
@@ -38,10 +40,12 @@ _LAZY = {
     "create_dataset": ("mmzoo.builder", "create_dataset"),
     "list_models": ("mmzoo.listing", "list_models"),
     "list_components": ("mmzoo.listing", "list_components"),
+    "data_limits": ("mmzoo.data.limits", "data_limits"),
 }
 
 if TYPE_CHECKING:
     from mmzoo.builder import create_dataset, create_model
+    from mmzoo.data.limits import data_limits
     from mmzoo.errors import MmzooError
     from mmzoo.listing import list_components, list_models
     from mmzoo.outputs import EncoderOutput, ModelOutput

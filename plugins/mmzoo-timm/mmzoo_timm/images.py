@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mmzoo.data.limits import data_limits
+from mmzoo import data_limits
 from mmzoo.errors import DatasetError
 
 MODES = {1: "L", 3: "RGB"}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mmzoo.data.limits import data_limits
+from mmzoo import data_limits
 from mmzoo.errors import BuildError, DatasetError
 from mmzoo.outputs import EncoderOutput
 
