@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,14 +22,30 @@ COMMANDS = {
     "train": "mmzoo.cli.train",
     "eval": "mmzoo.cli.eval",
     "push": "mmzoo.cli.push",
+    "install": "mmzoo.cli.install",
+    "uninstall": "mmzoo.cli.uninstall",
+    "new-plugin": "mmzoo.cli.new_plugin",
+    "completion": "mmzoo.cli.completion",
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    import mmzoo
+class _VersionAction(argparse.Action):
+    """``--version``, read from the installed metadata only when asked (it costs more than the parser)."""
 
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show mmzoo's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        import mmzoo
+
+        print(f"mmzoo {mmzoo.__version__}")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmzoo", description="A plugin-based zoo of multimodal models.")
-    parser.add_argument("--version", action="version", version=f"mmzoo {mmzoo.__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         try:
@@ -46,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `mmzoo completion`)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
