@@ -10,6 +10,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 CHECK = """
@@ -68,8 +70,7 @@ def test_builtin_parts_register_from_an_uninstalled_source_tree(tmp_path):
 
 
 def test_the_builtin_list_matches_the_declared_entry_points():
-    import tomllib
-
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     from mmzoo.plugins import BUILTIN_ENTRY_POINTS
 
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["mmzoo"]
