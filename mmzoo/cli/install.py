@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 
 from mmzoo.errors import MmzooError
@@ -41,11 +40,15 @@ def plugin_versions() -> dict[str, str]:
 
 def pip(*args: str) -> int:
     """Run pip of this interpreter; returns its exit status."""
+    import subprocess  # here, not at the top: `mmzoo --help` imports every command module
+
     return subprocess.call([sys.executable, "-m", "pip", *args])
 
 
 def installed_records() -> list[dict]:
     """``mmzoo plugins --json`` of a fresh process (which sees what was just installed)."""
+    import subprocess
+
     done = subprocess.run([sys.executable, "-m", "mmzoo", "plugins", "--json"], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
