@@ -84,6 +84,17 @@ def _default_text(default) -> str:
     return f"`{str(default).lower() if isinstance(default, bool) else default}`"
 
 
+def accepts(validator) -> str:
+    """What a validator accepts, in words (through Optional and AnyOf, which do not say it themselves)."""
+    from mmzoo.train.schema import AnyOf, Optional
+
+    if isinstance(validator, Optional):
+        return accepts(validator.inner)
+    if isinstance(validator, AnyOf):
+        return " or ".join(accepts(alternative) for alternative in validator.alternatives)
+    return validator.expected
+
+
 def _sections(schema, path: str) -> list[tuple[str, object]]:
     """``(path, Section)`` for ``schema`` and every section below it (through Optional and AnyOf)."""
     from mmzoo.train.schema import AnyOf, Optional, Section
@@ -111,7 +122,7 @@ def run_config() -> str:
         lines += [f"## `{path}`" if path else "## Top level", ""]
         lines += ["| key | accepts | default | meaning |", "|---|---|---|---|"]
         for key, spec in section.fields.items():
-            lines.append(f"| `{key}` | {cell(spec.validator.expected)} | {cell(_default_text(spec.default))} "
+            lines.append(f"| `{key}` | {cell(accepts(spec.validator))} | {cell(_default_text(spec.default))} "
                          f"| {cell(spec.help)} |")
         lines.append("")
     return "\n".join(lines)
