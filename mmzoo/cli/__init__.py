@@ -13,8 +13,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from mmzoo.errors import MmzooError
-
 COMMANDS = {
     "list": "mmzoo.cli.list",
     "info": "mmzoo.cli.info",
@@ -43,7 +41,9 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only``, each command's arguments are added to that command alone
+    (the others keep their help line), which spares start-up the parsers a run never uses."""
     parser = argparse.ArgumentParser(prog="mmzoo", description="A plugin-based zoo of multimodal models.")
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -55,32 +55,44 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a command whose module is not part of this installation
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(cmd)
-        cmd.set_defaults(run=module.run)
+        if only is None or only == name:
+            module.add_arguments(cmd)
+            cmd.set_defaults(run=module.run)
     return parser
+
+
+def _command_named(argv: Sequence[str]) -> str:
+    """The command a command line runs ("" for none: ``mmzoo --help``); the global options take no value,
+    so it is the first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (see `mmzoo completion`)
         import argcomplete
 
-        argcomplete.autocomplete(parser)
+        argcomplete.autocomplete(build_parser())
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_command_named(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
     try:
         return int(args.run(args) or 0)
-    except MmzooError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `mmzoo list | head`
         return 0
+    except Exception as exc:
+        from mmzoo.errors import MmzooError  # here: `mmzoo --help` never needs it
+
+        if not isinstance(exc, MmzooError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ import argparse
 import json
 import sys
 
-from mmzoo.errors import MmzooError
-
 HELP = "install plugins with pip into the environment mmzoo runs in, and list the parts they add"
 
 
@@ -49,6 +47,8 @@ def installed_records() -> list[dict]:
     """``mmzoo plugins --json`` of a fresh process (which sees what was just installed)."""
     import subprocess
 
+    from mmzoo.errors import MmzooError
+
     done = subprocess.run([sys.executable, "-m", "mmzoo", "plugins", "--json"], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
@@ -72,6 +72,8 @@ def describe(record: dict, before: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mmzoo.errors import MmzooError
+
     if not args.packages and not args.editable:
         raise MmzooError("name at least one package to install (or a project with -e PATH)")
     from mmzoo.registry import normalize_dist

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-from mmzoo.errors import MmzooError
-
 HELP = "uninstall plugins with pip from the environment mmzoo runs in (works on plugins that are broken)"
 
 
@@ -20,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mmzoo.cli.install import pip
+    from mmzoo.errors import MmzooError
     from mmzoo.registry import normalize_dist
 
     if any(normalize_dist(name) == "mmzoo" for name in args.packages):
