@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import argcomplete
 
         argcomplete.autocomplete(build_parser())
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = [*(sys.argv[1:] if argv is None else argv)]  # not list(): the `list` command module shadows it here
     parser = build_parser(only=_command_named(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
