@@ -42,12 +42,16 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser; with ``only``, each command's arguments are added to that command alone
-    (the others keep their help line), which spares start-up the parsers a run never uses."""
+    """The whole parser. With ``only`` (the command a run names, "" for none), only that command's
+    module is imported and its arguments added: the others are bare names (``mmzoo --help`` imports
+    them all for their help lines), which spares start-up the modules and parsers a run never uses."""
     parser = argparse.ArgumentParser(prog="mmzoo", description="A plugin-based zoo of multimodal models.")
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if only in COMMANDS and name != only:
+            sub.add_parser(name)  # its name keeps argparse's choices (and its error messages) whole
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
