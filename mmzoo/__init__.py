@@ -15,8 +15,6 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone costs milliseconds
 
-__version__ = "0.1.0"
-
 __all__ = [
     "EncoderOutput",
     "MmzooError",
@@ -52,7 +50,21 @@ if TYPE_CHECKING:
     from mmzoo.plugins import hookimpl
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is its one source); a source tree that was
+    never installed reports ``0+unknown``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mmzoo")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def __getattr__(name: str):
+    if name == "__version__":  # read lazily: importlib.metadata costs more than the rest of `import mmzoo`
+        globals()[name] = value = _version()
+        return value
     if name in _LAZY:
         import importlib
 
@@ -61,3 +73,8 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'mmzoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (what ``dir(mmzoo)`` and tab completion show), with the module's dunder names."""
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__") and n.endswith("__"))})

@@ -75,6 +75,7 @@ def _read_delimited(path: Path, text: str, delimiter: str) -> Table:
     except csv.Error as exc:
         raise DatasetError(f"manifest {path} line 1: {exc}") from exc
     columns = [c.strip() for c in header]
+    _check_delimiter(path, columns, delimiter)
     for i, name in enumerate(columns):
         if not name:
             raise DatasetError(f"manifest {path} line 1: column {i + 1} has no name")
@@ -98,6 +99,21 @@ def _read_delimited(path: Path, text: str, delimiter: str) -> Table:
         rows.append(dict(zip(columns, cells)))
         lines.append(reader.line_num)
     return Table(path, columns, rows, lines)
+
+
+def _check_delimiter(path: Path, columns: list[str], delimiter: str) -> None:
+    """A header read as one column that holds another separator: the file uses the wrong delimiter."""
+    if len(columns) != 1:
+        return
+    others = [d for d in (";", "\t", ",", "|") if d != delimiter and d in columns[0]]
+    if others:
+        shown = {"\t": "tabs", ";": "';'", ",": "','", "|": "'|'"}
+        expected = "commas" if delimiter == "," else "tabs"
+        fix = "save it with commas as .csv" if delimiter == "\t" else "save it with commas, or with tabs as .tsv"
+        raise DatasetError(
+            f"manifest {path} line 1: the header is one column '{columns[0]}'; the file seems to separate columns "
+            f"with {shown[others[0]]}, but a {path.suffix} manifest is read with {expected} between columns ({fix})"
+        )
 
 
 def _read_jsonl(path: Path, text: str, limits: DataLimits) -> Table:
