@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from mmzoo.registry import COMPONENT_KINDS
+
 HELP = "list parts, datasets and models (PATTERN is a glob such as 'gated*' or 'timm/vit*')"
-KIND_CHOICES = ("encoder", "fusion", "head", "dataset", "model")
+KIND_CHOICES = (*COMPONENT_KINDS, "model")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,9 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mmzoo.listing import component_rows, model_rows
-    from mmzoo.registry import KINDS
 
-    kinds = [args.kind] if args.kind else [*KINDS, "model"]
+    kinds = [args.kind] if args.kind else [*COMPONENT_KINDS, "model"]
     sections = {k: (model_rows(args.pattern) if k == "model" else component_rows(k, args.pattern)) for k in kinds}
     if args.json:
         print(json.dumps([row for rows in sections.values() for row in rows], indent=2))
