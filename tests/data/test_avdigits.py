@@ -19,7 +19,7 @@ from mmzoo.data.avdigits import av_digits
 from mmzoo.data.mnist import load_mnist5k
 from mmzoo.data.speech_bank import bank_params, synthesize_bank
 from mmzoo.errors import DatasetError
-from tests.data.conftest import SMALL_BANK
+from tests.data.support import SMALL_BANK
 
 REPO = Path(__file__).resolve().parents[2]
 
