@@ -8,6 +8,10 @@ when a model is built. Public API::
     mmzoo.list_models(pattern="*", pretrained=False)
     mmzoo.list_components(kind=None, pattern="*")
     mmzoo.hookimpl, mmzoo.EncoderOutput, mmzoo.ModelOutput, mmzoo.MmzooError
+
+Typed specs are :class:`mmzoo.spec.Spec`; what ``create_model`` accepts is listed in
+:mod:`mmzoo.sources`; saved and published models are read by :func:`mmzoo.saved.read_model_dir`;
+plugins ask :mod:`mmzoo.hub.settings` where the Hub is.
 """
 
 from __future__ import annotations

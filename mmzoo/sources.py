@@ -33,17 +33,15 @@ if TYPE_CHECKING:
 
 HF_HUB_PREFIX = "hf-hub:"
 LOCAL_DIR_PREFIX = "local-dir:"
-#: Source kinds, in the order :func:`parse_source` tells them apart.
-SOURCE_KINDS = ("hf-hub", "local-dir", "spec", "spec-file", "registry")
 _PREFIXES = {HF_HUB_PREFIX: "hf-hub", LOCAL_DIR_PREFIX: "local-dir"}
 _SPEC_FILE_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    """What ``create_model`` was given, classified: ``kind`` (one of :data:`SOURCE_KINDS`), the
-    ``target`` (repo id with revision, path, registry name or spec mapping) and the ``label`` that
-    messages use (what the caller wrote)."""
+    """What ``create_model`` was given, classified: ``kind`` (``hf-hub``, ``local-dir``, ``spec``,
+    ``spec-file`` or ``registry``), the ``target`` (repo id with revision, path, registry name or
+    spec mapping) and the ``label`` that messages use (what the caller wrote)."""
 
     kind: str
     target: Any

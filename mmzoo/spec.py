@@ -191,8 +191,9 @@ class Spec:
             if not keyed:
                 raise SpecError(f"{where}.{section}: needs at least one {kind} (batch key -> {kind})")
             for key, value in keyed.items():
-                if not isinstance(key, str) or not key:
-                    raise SpecError(f"{where}.{section}: batch keys must be non-empty strings, got {key!r}")
+                if not isinstance(key, str) or not key or "." in key:
+                    raise SpecError(f"{where}.{section}: batch keys must be non-empty strings without '.', "
+                                    f"got {key!r}")
                 if key in RESERVED_BATCH_KEYS:
                     raise SpecError(f"{where}.{section}.{key}: '{key}' is reserved for labels; name the input "
                                     f"otherwise")
