@@ -202,7 +202,12 @@ def _version(dist: str) -> str:
 
 
 def create_dataset(name: str, split: str = "train", **params: Any):
-    """Build a registered dataset: ``factory(split=split, **params)``; items are example dicts."""
+    """Build a registered dataset: ``factory(split=split, **params)``; items are example dicts.
+
+    An unknown, missing or mistyped parameter is a :class:`~mmzoo.errors.SpecError` (as it is when a
+    factory made with :func:`mmzoo.data.base.dataset_factory` is called directly); data that cannot be
+    built or read is a :class:`~mmzoo.errors.DatasetError`.
+    """
     from mmzoo.plugins import get_registry
 
     resolved = get_registry().resolve("dataset", name, where=f"dataset '{name}'")
