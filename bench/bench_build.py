@@ -2,9 +2,10 @@
 
 create_model builds parts with parameters on the meta device (nothing initialised) and assigns
 the tensors read from model.safetensors, each read straight into memory torch allocated (aligned as
-torch aligns, so kernels take the path they took before saving; no second copy). Each measurement runs in a fresh process, timed after
-imports; peak memory is the growth of the process's max RSS over the build, compared with the
-size of the weights file (after every weight has been read once, as a first forward would).
+torch aligns, so kernels take the path they took before saving; no second copy). Each measurement
+runs in a fresh process, timed after imports; peak memory is the growth of the process's max RSS
+over the build, compared with the size of the weights file (after every weight has been read once,
+as a first forward would).
 
 "After imports" means every third-party module the build needs, not only timm and transformers:
 transformers imports its model code lazily (on first use: ~1 s and ~50 MB for BERT, scipy
