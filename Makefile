@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 ARCH   := $(shell uname -m)
 
-# torch + torchvision that import together with timm on these machines (see ../shared/OFFLINE_ASSETS.md)
+# torch + torchvision releases that import together (timm needs a torchvision built for its torch)
 ifeq ($(ARCH),aarch64)
 TORCH := torch==2.9.1 torchvision==0.24.1
 else
@@ -15,7 +15,7 @@ endif
 STAMP := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: setup test test-fast demo bench lint clean
+.PHONY: setup test test-fast demo bench lint docs clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check mmzoo plugins tests bench
 
+# The documentation site, into site/ (strict: a broken link or reference fails; the suite builds it too).
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
+
 demo: setup
 	$(VENV)/bin/mmzoo list
 	$(PY) -m mmzoo.train.demo
@@ -43,4 +47,4 @@ bench: setup
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

@@ -8,6 +8,7 @@ when a model is built. Public API::
     mmzoo.list_models(pattern="*", pretrained=False)
     mmzoo.list_components(kind=None, pattern="*")
     mmzoo.hookimpl, mmzoo.EncoderOutput, mmzoo.ModelOutput, mmzoo.MmzooError
+    mmzoo.data_limits()  (the limits on decoding data in force: mmzoo.data.limits)
 
 Typed specs are :class:`mmzoo.spec.Spec`; what ``create_model`` accepts is listed in
 :mod:`mmzoo.sources`; saved and published models are read by :func:`mmzoo.saved.read_model_dir`;
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone costs milliseconds
 
-__version__ = "0.1.0"
-
 __all__ = [
     "EncoderOutput",
     "MmzooError",
@@ -27,6 +26,7 @@ __all__ = [
     "__version__",
     "create_dataset",
     "create_model",
+    "data_limits",
     "hookimpl",
     "list_components",
     "list_models",
@@ -42,17 +42,33 @@ _LAZY = {
     "create_dataset": ("mmzoo.builder", "create_dataset"),
     "list_models": ("mmzoo.listing", "list_models"),
     "list_components": ("mmzoo.listing", "list_components"),
+    "data_limits": ("mmzoo.data.limits", "data_limits"),
 }
 
 if TYPE_CHECKING:
     from mmzoo.builder import create_dataset, create_model
+    from mmzoo.data.limits import data_limits
     from mmzoo.errors import MmzooError
     from mmzoo.listing import list_components, list_models
     from mmzoo.outputs import EncoderOutput, ModelOutput
     from mmzoo.plugins import hookimpl
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is its one source); a source tree that was
+    never installed reports ``0+unknown``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mmzoo")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def __getattr__(name: str):
+    if name == "__version__":  # read lazily: importlib.metadata costs more than the rest of `import mmzoo`
+        globals()[name] = value = _version()
+        return value
     if name in _LAZY:
         import importlib
 
@@ -61,3 +77,8 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'mmzoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (what ``dir(mmzoo)`` and tab completion show), with the module's dunder names."""
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__") and n.endswith("__"))})

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 import pluggy
 
@@ -28,6 +28,9 @@ from mmzoo.registry import Registry, normalize_dist
 GROUP = "mmzoo"
 CORE_DIST = "mmzoo"
 HOOKS = ("mmzoo_register_components", "mmzoo_register_models")
+# The core's own entry points (as in pyproject.toml), registered directly when mmzoo runs from a
+# source tree that was never installed, the way llm registers its default plugins.
+BUILTIN_ENTRY_POINTS = {"parts": "mmzoo.parts", "datasets": "mmzoo.data", "zoo": "mmzoo.zoo"}
 
 hookimpl = pluggy.HookimplMarker("mmzoo")
 
@@ -94,6 +97,19 @@ def _check_hook_names(manager: pluggy.PluginManager, module: object) -> None:
                               f"{', '.join(HOOKS)}.{did_you_mean(attr, HOOKS)}")
 
 
+def _entry_points() -> list[tuple[str, str, EntryPoint]]:
+    """``(dist, version, entry point)`` for each entry point of the group, sorted; the core's builtin
+    modules are included even when no installed ``mmzoo`` metadata declares them."""
+    found = [(ep.dist.name if ep.dist else "unknown", ep.dist.version if ep.dist else "?", ep)
+             for ep in entry_points(group=GROUP)]
+    if not any(normalize_dist(dist) == CORE_DIST for dist, _, _ in found):
+        import mmzoo
+
+        found += [(CORE_DIST, mmzoo.__version__, EntryPoint(name, value, GROUP))
+                  for name, value in BUILTIN_ENTRY_POINTS.items()]
+    return sorted(found, key=lambda item: (item[0], item[2].name))
+
+
 def discover() -> PluginState:
     """Import every entry point of the ``mmzoo`` group and run its hooks into a new registry."""
     allow = _allowlist()
@@ -112,9 +128,8 @@ def discover() -> PluginState:
             raise PluginError(message + " (MMZOO_STRICT_PLUGINS=1 makes this fatal)") from exc
         sys.stderr.write(f"mmzoo: warning: {message}; skipped it (see 'mmzoo plugins')\n")
 
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: (e.dist.name if e.dist else "", e.name)):
-        dist = ep.dist.name if ep.dist else "unknown"
-        info = plugins.setdefault(dist, PluginInfo(dist, ep.dist.version if ep.dist else "?"))
+    for dist, version, ep in _entry_points():
+        info = plugins.setdefault(dist, PluginInfo(dist, version))
         info.entry_points.append(f"{ep.name} = {ep.value}")
         if allow is not None and normalize_dist(dist) != CORE_DIST and not (
             normalize_dist(dist) in allow or normalize_dist(ep.name) in allow

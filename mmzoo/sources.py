@@ -1,19 +1,18 @@
 """Where a model comes from: every source ``create_model`` accepts, classified and dispatched here.
 
-=============================  ==================================================================
-``"hf-hub:org/repo[@rev]"``    a model published on the Hub (``config.json`` + weights, pinned by rev)
-``"local-dir:PATH"``           a directory written by ``save_pretrained`` (or a run's ``model/``)
-``"name"``, ``"name.tag"``     a registry model (``DIST:name`` picks one distribution's); with
-                               ``pretrained=True`` or a tag, its published weights
-``"PATH"``                     a directory as with ``local-dir:``, or a ``.yaml``/``.yml`` spec file
-a ``pathlib.Path``             a directory or a spec file, never a registry name
-a mapping                      a spec (``encoders``, ``fusion``, ``head``)
-=============================  ==================================================================
+- ``"hf-hub:org/repo"`` or ``"hf-hub:org/repo@rev"``: a model published on the Hub (``config.json``
+  and weights, pinned by ``rev``);
+- ``"local-dir:PATH"``: a directory written by ``save_pretrained`` (or a run's ``model/``);
+- ``"name"``, ``"name.tag"``, ``"DIST:name"``: a registry model; with ``pretrained=True`` or a
+  tag, its published weights;
+- ``"PATH"``: a directory as with ``local-dir:``, or a ``.yaml``/``.yml`` spec file;
+- a ``pathlib.Path``: a directory or a spec file, never a registry name;
+- a mapping: a spec (``encoders``, ``fusion``, ``head``).
 
 A bare string that is both an existing directory and a registry model is refused: the message names
-both and the prefix that picks each. :func:`parse_source` only classifies (cheap, no download);
-:func:`resolve_source` turns a source into a :class:`ModelRecipe`: the spec to build and the weights
-file to load, if any.
+both and the prefix that picks each. ``parse_source`` only classifies (cheap, no download);
+``resolve_source`` turns a source into a ``ModelRecipe``: the spec to build and the weights file to
+load, if any.
 """
 
 from __future__ import annotations

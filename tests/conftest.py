@@ -16,15 +16,9 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture
-def fresh_plugins(monkeypatch):
-    """Plugin discovery starts over before and after the test (env vars restored by monkeypatch)."""
-    import mmzoo.plugins
-
-    monkeypatch.delenv("MMZOO_PLUGINS", raising=False)
-    monkeypatch.delenv("MMZOO_STRICT_PLUGINS", raising=False)
-    mmzoo.plugins.reset()
-    yield mmzoo.plugins
-    mmzoo.plugins.reset()
+def fresh_plugins(mmzoo_plugins):
+    """Plugin discovery starts over before and after the test: ``mmzoo_plugins`` from mmzoo's pytest plugin."""
+    return mmzoo_plugins
 
 
 @pytest.fixture

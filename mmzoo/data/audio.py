@@ -7,11 +7,13 @@ Audio convention for every mmzoo dataset: an example's audio value is a dict
 from __future__ import annotations
 
 import math
+import struct
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from mmzoo.data.limits import DataLimits, data_limits
 from mmzoo.errors import DatasetError
 
 
@@ -20,17 +22,24 @@ def audio_value(array: np.ndarray, sampling_rate: int) -> dict:
     return {"array": np.ascontiguousarray(array, dtype=np.float32), "sampling_rate": int(sampling_rate)}
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+def read_wav(path: str | Path, limits: DataLimits | None = None) -> tuple[np.ndarray, int]:
     """Read a PCM WAV file as (float32 mono samples in [-1, 1], sampling rate).
 
     Supports 8, 16, 24 and 32-bit integer PCM; several channels are averaged to mono.
-    Raises DatasetError naming the file if it is not such a WAV file.
+    Raises DatasetError naming the file if it is not such a WAV file, or if the rate or duration
+    its header declares is outside ``limits`` (default: :func:`~mmzoo.data.limits.data_limits`),
+    checked before any sample is read.
     """
+    limits = limits or data_limits()
     try:
         with wave.open(str(path), "rb") as wav:
             channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+            try:
+                limits.check_audio(wav.getnframes(), rate)
+            except DatasetError as exc:
+                raise DatasetError(f"{path}: {exc}") from None
             raw = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError) as exc:
+    except (wave.Error, EOFError, struct.error, ValueError) as exc:
         raise DatasetError(f"{path} is not a readable PCM WAV file ({exc})") from exc
     except OSError as exc:
         raise DatasetError(f"cannot read audio file {path}: {exc.strerror or exc}") from exc
@@ -71,6 +80,9 @@ def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarra
     mmzoo handles (utterances, short recordings); the padding keeps the end from wrapping onto
     the start.
     """
+    for rate in (orig_rate, target_rate):
+        if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
+            raise DatasetError(f"cannot resample: sampling rates must be positive integers, got {rate!r}")
     x = np.asarray(samples, dtype=np.float64)
     if orig_rate == target_rate or len(x) == 0:
         return x.astype(np.float32)

@@ -5,7 +5,8 @@ files (loaded with ``mmap_mode="r"``) and ``meta.json`` (the params, for humans)
 temporary sibling directory and renamed into place, so a reader only ever sees a complete entry; a
 file lock makes concurrent builders (DataLoader workers, DDP ranks, parallel test processes) wait
 for the first one instead of building twice. A builder killed midway leaves only a temporary
-directory, which the next builder removes.
+directory, which the next builder removes. An entry without its ``meta.json`` (damaged, or half
+copied by hand) is not complete: the next builder moves it aside and builds it again.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def build_once(
         if (final / META_FILE).is_file():  # another process finished while we waited
             return final
         _remove_stale(root, final.name)
+        if final.exists() or final.is_symlink():  # an incomplete entry: meta.json is written last
+            _discard(final)
         tmp = Path(tempfile.mkdtemp(prefix=final.name + _TMP_MARK, dir=root))
         try:
             started = time.perf_counter()
@@ -111,6 +114,17 @@ def _remove_stale(root: Path, final_name: str) -> None:
     # Called with the lock held: any temporary directory for this entry belongs to a dead builder.
     for leftover in root.glob(final_name + _TMP_MARK + "*"):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _discard(entry: Path) -> None:
+    # Renamed first, so that the entry's name is free even if removing its files fails halfway;
+    # a leftover carries the temporary mark and goes with the next build's stale directories.
+    if entry.is_dir() and not entry.is_symlink():
+        aside = Path(tempfile.mkdtemp(prefix=entry.name + _TMP_MARK, dir=entry.parent))
+        os.replace(entry, aside / "old")
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        entry.unlink()
 
 
 def _fsync(path: Path) -> None:

@@ -5,6 +5,11 @@ absolute); images load with Pillow as uint8 arrays (``[H, W]`` grayscale or ``[H
 audio as ``{"array": float32 mono, "sampling_rate": int}`` from PCM WAV files. Text stays ``str``.
 The ``target`` column becomes the example's ``"target"``.
 
+Files are read under data limits (:mod:`mmzoo.data.limits`): audio at most 600 s long and 384 kHz,
+images at most 89,478,485 pixels, JSON nested at most 64 deep. Going over one is a DatasetError naming
+the file, line and column; raise them with ``limits={"audio_seconds": 3600, "image_pixels": ...,
+"sample_rate": ..., "json_depth": ...}`` or the ``MMZOO_MAX_*`` environment variables.
+
 Splits come from exactly one of: a ``split`` column; a mapping ``path={"train": ..., "val": ...}``
 of one file per split; or ``fractions`` (a seeded random split of one file). A file with none of
 them is the ``train`` split alone.
@@ -29,6 +34,7 @@ from mmzoo.data.base import (
     dataset_factory,
     random_split,
 )
+from mmzoo.data.limits import data_limits
 from mmzoo.data.manifest_io import Table, parse_float, parse_int, parse_list, read_table
 from mmzoo.data.manifest_targets import TARGET_TYPES, TargetParser
 from mmzoo.errors import DatasetError, did_you_mean
@@ -70,8 +76,13 @@ class Manifest(ExampleDataset):
         limit: int | None = None,
         image_mode: str | None = None,
         sample_rate: int | None = None,
+        limits: Mapping[str, float] | None = None,
     ) -> None:
         seed, limit = check_seed(NAME, seed), check_limit(NAME, limit)
+        try:
+            self.limits = data_limits(limits)
+        except DatasetError as exc:
+            raise DatasetError(f"{NAME}: {exc}") from None
         if target_type not in TARGET_TYPES:
             raise DatasetError(
                 f"{NAME}: unknown target_type {target_type!r}; use one of {', '.join(TARGET_TYPES)}."
@@ -119,10 +130,10 @@ class Manifest(ExampleDataset):
                 raise DatasetError(f"{NAME}: give one file per split (a path mapping) or fractions, not both")
             names = [str(s) for s in path]
             self.split = check_split(NAME, split, names)
-            tables = [read_table(_as_path(p)) for p in path.values()]
+            tables = [read_table(_as_path(p), self.limits) for p in path.values()]
             t = names.index(self.split)
             return tables, [(t, r) for r in range(len(tables[t].rows))]
-        table = read_table(_as_path(path))
+        table = read_table(_as_path(path), self.limits)
         has_column = split_column is not None and split_column in table.columns
         if split_column not in (None, "split") and not has_column:
             _require_column(table, split_column, "split_column")
@@ -170,7 +181,7 @@ class Manifest(ExampleDataset):
             if kind == "float":
                 return parse_float(value)
             if kind == "vector":
-                items = parse_list(value)
+                items = parse_list(value, table.limits)
                 return np.asarray([parse_float(x) for x in items], dtype=np.float32)
         except ValueError as exc:
             raise DatasetError(f"{table.where(row, column)}: {exc}") from None
@@ -197,17 +208,24 @@ class Manifest(ExampleDataset):
         return example
 
     def _load_image(self, file: str) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
         try:
-            with Image.open(file) as img:
+            with Image.open(file) as img:  # reads the header only: the size is known before decoding
+                self.limits.check_image(*img.size)
                 mode = self.image_mode or (img.mode if img.mode in ("L", "RGB") else "RGB")
                 return np.asarray(img.convert(mode), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise DatasetError(f"cannot read image {file}: {exc}") from exc
+        except DatasetError as exc:
+            raise DatasetError(f"{file}: {exc}") from None
+        except Image.DecompressionBombError as exc:  # over Pillow's own limit, checked as it opens
+            raise DatasetError(
+                f"{file}: {exc} (mmzoo's limit is {self.limits.image_pixels} pixels; see mmzoo.data.limits)"
+            ) from None
+        except Exception as exc:  # a hostile file can make any decoder fail in its own way
+            raise DatasetError(f"cannot read image {file}: {type(exc).__name__}: {exc}") from exc
 
     def _load_audio(self, file: str) -> dict:
-        samples, rate = read_wav(file)
+        samples, rate = read_wav(file, self.limits)
         if self.sample_rate is not None and rate != self.sample_rate:
             samples, rate = resample(samples, rate, self.sample_rate), self.sample_rate
         return audio_value(samples, rate)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmzoo.data.limits import DataLimits, data_limits
 from mmzoo.errors import DatasetError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -20,12 +21,16 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 @dataclass
 class Table:
-    """The rows of one manifest file: column names, one dict per row and the line each row ends on."""
+    """The rows of one manifest file: column names, one dict per row and the line each row ends on.
+
+    ``limits`` are the data limits its cells are read under (JSON depth of list cells, for one).
+    """
 
     path: Path
     columns: list[str]
     rows: list[dict[str, Any]]
     lines: list[int]
+    limits: DataLimits = field(default_factory=DataLimits)
 
     def where(self, row: int, column: str | None = None) -> str:
         """``"<file> line N, column 'c'"`` for error messages."""
@@ -33,8 +38,12 @@ class Table:
         return f"{place}, column '{column}'" if column is not None else place
 
 
-def read_table(path: Path) -> Table:
-    """Read a manifest file; the format follows the extension (.csv, .tsv, .jsonl, .ndjson)."""
+def read_table(path: Path, limits: DataLimits | None = None) -> Table:
+    """Read a manifest file; the format follows the extension (.csv, .tsv, .jsonl, .ndjson).
+
+    JSON lines nested deeper than ``limits.json_depth`` are refused before they are parsed.
+    """
+    limits = limits or data_limits()
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DatasetError(
@@ -48,9 +57,10 @@ def read_table(path: Path) -> Table:
     except UnicodeDecodeError as exc:
         raise DatasetError(f"manifest {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     if fmt == "jsonl":
-        table = _read_jsonl(path, text)
+        table = _read_jsonl(path, text, limits)
     else:
         table = _read_delimited(path, text, "," if fmt == "csv" else "\t")
+    table.limits = limits
     if not table.rows:
         raise DatasetError(f"manifest {path} has no rows")
     return table
@@ -65,6 +75,7 @@ def _read_delimited(path: Path, text: str, delimiter: str) -> Table:
     except csv.Error as exc:
         raise DatasetError(f"manifest {path} line 1: {exc}") from exc
     columns = [c.strip() for c in header]
+    _check_delimiter(path, columns, delimiter)
     for i, name in enumerate(columns):
         if not name:
             raise DatasetError(f"manifest {path} line 1: column {i + 1} has no name")
@@ -90,22 +101,51 @@ def _read_delimited(path: Path, text: str, delimiter: str) -> Table:
     return Table(path, columns, rows, lines)
 
 
-def _read_jsonl(path: Path, text: str) -> Table:
+def _check_delimiter(path: Path, columns: list[str], delimiter: str) -> None:
+    """A header read as one column that holds another separator: the file uses the wrong delimiter."""
+    if len(columns) != 1:
+        return
+    others = [d for d in (";", "\t", ",", "|") if d != delimiter and d in columns[0]]
+    if others:
+        shown = {"\t": "tabs", ";": "';'", ",": "','", "|": "'|'"}
+        expected = "commas" if delimiter == "," else "tabs"
+        fix = "save it with commas as .csv" if delimiter == "\t" else "save it with commas, or with tabs as .tsv"
+        raise DatasetError(
+            f"manifest {path} line 1: the header is one column '{columns[0]}'; the file seems to separate columns "
+            f"with {shown[others[0]]}, but a {path.suffix} manifest is read with {expected} between columns ({fix})"
+        )
+
+
+def _read_jsonl(path: Path, text: str, limits: DataLimits) -> Table:
     rows, lines, columns = [], [], {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problem = f"invalid JSON ({exc.msg} at character {exc.pos + 1})"
-            raise DatasetError(f"{path} line {number}: {problem}") from None
+            row = load_json(line, limits)
+        except ValueError as exc:
+            raise DatasetError(f"{path} line {number}: {exc}") from None
         if not isinstance(row, dict):
             raise DatasetError(f"{path} line {number}: expected a JSON object, found {type(row).__name__}")
         columns.update(dict.fromkeys(row))
         rows.append(row)
         lines.append(number)
     return Table(path, list(columns), rows, lines)
+
+
+def load_json(text: str, limits: DataLimits) -> Any:
+    """Parse JSON ``text`` under ``limits``; ValueError with a one-line reason if it cannot be read."""
+    try:
+        limits.check_json(text)
+        return json.loads(text)
+    except DatasetError as exc:
+        raise ValueError(str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON ({exc.msg} at character {exc.pos + 1})") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply for Python to parse") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ValueError(f"invalid JSON ({exc})") from None
 
 
 # -- cell parsing --------------------------------------------------------------------------------
@@ -145,10 +185,11 @@ def parse_float(value: Any) -> float:
     return out
 
 
-def parse_list(value: Any) -> list:
+def parse_list(value: Any, limits: DataLimits | None = None) -> list:
     """A list from a JSON list, a JSON-list string (``"[1, 0]"``) or a string split on ``;``, ``,`` or spaces.
 
     Elements are numbers where they parse as numbers, else stripped strings. An empty cell is ``[]``.
+    A JSON-list string is read under ``limits`` (default: :func:`~mmzoo.data.limits.data_limits`).
     """
     if isinstance(value, list):
         return value
@@ -157,9 +198,9 @@ def parse_list(value: Any) -> list:
     text = value.strip()
     if text.startswith("["):
         try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{_show(value)} is not a valid JSON list ({exc.msg})") from None
+            parsed = load_json(text, limits or data_limits())
+        except ValueError as exc:
+            raise ValueError(f"{_show(value)} is not a valid JSON list: {exc}") from None
         if not isinstance(parsed, list):
             raise ValueError(f"{_show(value)} is not a list")
         return parsed

@@ -113,7 +113,7 @@ class TargetParser:
         if value is None:
             raise DatasetError(f"{table.where(row, self.column)}: missing target")
         try:
-            items = parse_list(value)
+            items = parse_list(value, table.limits)
         except ValueError as exc:
             raise DatasetError(f"{table.where(row, self.column)}: {exc}") from None
         for item in items:

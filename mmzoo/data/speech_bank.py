@@ -6,7 +6,8 @@ before. To make a bank a pure function of its parameters, :func:`synthesize_bank
 synthesis in a fresh Python process with a fixed random seed and a fixed order of calls. A
 subprocess (not multiprocessing) also works from daemonic DataLoader workers.
 
-Run as ``python -m mmzoo.data.speech_bank PARAMS_JSON OUT.npz`` (what :func:`synthesize_bank` does).
+Run as ``python -m mmzoo.data.speech_bank PARAMS_JSON OUT.npz`` (:func:`synthesize_bank` passes ``fd:N``,
+an unnamed temporary file, so that nothing is left behind if it is killed).
 """
 
 from __future__ import annotations
@@ -59,11 +60,15 @@ def synthesize_bank(params: Mapping[str, Any], timeout: float = 600.0) -> dict[s
     package_root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path}
-    with tempfile.TemporaryDirectory(prefix="mmzoo-speech-") as tmp:
-        out = Path(tmp) / "bank.npz"
-        cmd = [sys.executable, "-m", "mmzoo.data.speech_bank", json.dumps(dict(params)), str(out)]
+    # An unnamed temporary file (unlinked as it is created): the OS frees it when the last process
+    # holding it ends, so a builder killed with SIGKILL leaves nothing behind in the temp folder.
+    with tempfile.TemporaryFile(prefix="mmzoo-speech-") as out:
+        fd = out.fileno()
+        cmd = [sys.executable, "-m", "mmzoo.data.speech_bank", json.dumps(dict(params)), f"fd:{fd}"]
         try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(
+                cmd, env=env, capture_output=True, text=True, timeout=timeout, pass_fds=(fd,)
+            )
         except subprocess.TimeoutExpired:
             raise DatasetError(f"speech synthesis did not finish within {timeout:g} s") from None
         if proc.returncode != 0:
@@ -72,6 +77,7 @@ def synthesize_bank(params: Mapping[str, Any], timeout: float = 600.0) -> dict[s
             prefix = "mmzoo.errors.DatasetError: "
             message = last[len(prefix) :] if last.startswith(prefix) else f"speech synthesis failed: {last}"
             raise DatasetError(message)
+        out.seek(0)
         with np.load(out, allow_pickle=False) as npz:
             return {key: npz[key] for key in BANK_KEYS}
 
@@ -112,10 +118,14 @@ def synthesize_bank_here(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 
 def main(argv: list[str]) -> int:
-    """Subprocess entry: ``PARAMS_JSON OUT.npz``."""
+    """Subprocess entry: ``PARAMS_JSON OUT``, OUT an ``.npz`` path or ``fd:N`` (an open file descriptor)."""
     params, out = json.loads(argv[0]), argv[1]
     arrays = synthesize_bank_here(params)
-    np.savez(out, **arrays)
+    if out.startswith("fd:"):
+        with os.fdopen(int(out[3:]), "wb", closefd=False) as f:
+            np.savez(f, **arrays)
+    else:
+        np.savez(out, **arrays)
     return 0
 
 

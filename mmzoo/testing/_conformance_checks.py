@@ -5,6 +5,7 @@ Each raises ``AssertionError`` with a message naming the part (``label``) and th
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import math
 import tempfile
@@ -26,7 +27,15 @@ def check_output_dim(part: Any, label: str) -> int:
     return dim
 
 
-def check_gradients(module: nn.Module, label: str, allow_no_grad: Iterable[str]) -> None:
+def check_gradients(
+    module: nn.Module,
+    label: str,
+    allow_no_grad: Iterable[str],
+    recheck: Callable[[list[str]], list[str]] | None = None,
+) -> None:
+    """Every trainable parameter got a finite gradient that is not exactly zero. ``recheck(names)`` gets
+    the parameters whose gradient is exactly zero and returns those that really do not matter (see
+    :func:`still_flat`): a gradient can vanish at one point while the output depends on the parameter."""
     allowed = list(allow_no_grad)
     missing, zero, broken = [], [], []
     for name, param in module.named_parameters():
@@ -43,10 +52,35 @@ def check_gradients(module: nn.Module, label: str, allow_no_grad: Iterable[str])
         "(or the graph is detached). Freeze them (requires_grad=False) or pass allow_no_grad= patterns."
     )
     assert not broken, f"{label}: non-finite gradients in {broken}"
+    if zero and recheck is not None:
+        zero = recheck(zero)
     assert not zero, (
-        f"{label}: the gradient of {zero} is exactly zero for random inputs; the output does not depend "
-        "on them. Pass allow_no_grad= patterns if that is intended."
+        f"{label}: the gradient of {zero} is exactly zero for random inputs, also with every parameter "
+        "nudged at random; the output does not depend on them. Pass allow_no_grad= patterns if that is intended."
     )
+
+
+def still_flat(
+    module: nn.Module, names: list[str], objective: Callable[[nn.Module], Tensor], seed: int = 7
+) -> list[str]:
+    """Of ``names`` (parameters whose gradient was exactly zero), those whose gradient stays exactly zero
+    on a copy of ``module`` with every trainable parameter nudged at random.
+
+    A zero gradient at one point does not mean the output ignores a parameter: a zero-initialised last
+    layer zeroes every gradient before it, and with balanced targets on its uniform softmax the
+    cross-entropy gradient of the last bias is exactly zero too. A parameter the output really ignores
+    stays flat wherever the other parameters are.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    probe = copy.deepcopy(module)
+    with torch.no_grad():
+        for param in probe.parameters():
+            if param.requires_grad and param.is_floating_point():
+                param.add_(0.1 * torch.randn(param.shape, generator=generator).to(param))
+    probe.zero_grad(set_to_none=True)
+    objective(probe).backward()
+    params = dict(probe.named_parameters())
+    return [n for n in names if params[n].grad is None or not bool(params[n].grad.any())]
 
 
 def backward(objective: Tensor, module: nn.Module, label: str) -> None:

@@ -41,6 +41,7 @@ from mmzoo.testing._conformance_checks import (
     detach,
     pooled_tokens_mask,
     random_objective,
+    still_flat,
     valid_tokens,
 )
 
@@ -163,7 +164,16 @@ def check_encoder(
     if tokens is not None:
         objective = objective + random_objective(tokens, generator, mask)
     backward(objective, encoder, label)
-    check_gradients(encoder, label, allow_no_grad)
+
+    def encoder_objective(probe: nn.Module) -> Tensor:
+        out = probe(inputs)
+        gen = torch.Generator().manual_seed(1)
+        tokens = out.tokens if isinstance(out, EncoderOutput) else None
+        mask = out.mask if isinstance(out, EncoderOutput) else None
+        extra = random_objective(tokens, gen, mask) if tokens is not None else 0.0
+        return random_objective(as_pooled(out), gen) + extra
+
+    check_gradients(encoder, label, allow_no_grad, lambda names: still_flat(encoder, names, encoder_objective))
     if tokens is not None:
         check_pooled_alone_trains(encoder, inputs, label, allow_no_grad)
 
@@ -270,11 +280,32 @@ def check_fusion(
     fusion.train()
     outputs = _check_fusion_output(fusion(features), fusion, list(input_dims), batch_size, label)
     backward(sum(random_objective(o, generator) for o in outputs), fusion, label)
-    check_gradients(fusion, label, allow_no_grad)
-    for key, feature in features.items():
+
+    probe_features: dict[str, EncoderOutput] = {}
+
+    def fusion_objective(probe: nn.Module) -> Tensor:
+        probe_features.clear()
+        for key, feature in features.items():
+            fresh = detach(feature)
+            for t in (fresh.pooled, fresh.tokens):
+                if t is not None:
+                    t.requires_grad_()
+            probe_features[key] = fresh
+        out = probe(probe_features)
+        gen = torch.Generator().manual_seed(1)
+        return sum(random_objective(o, gen) for o in (out.values() if isinstance(out, Mapping) else [out]))
+
+    def reached(feature: EncoderOutput) -> bool:
         grads = [t.grad for t in (feature.pooled, feature.tokens) if t is not None and t.grad is not None]
-        assert any(bool(g.any()) for g in grads), (
-            f"{label}: the output does not depend on modality {key!r} (no gradient reaches its features)"
+        return any(bool(g.any()) for g in grads)
+
+    check_gradients(fusion, label, allow_no_grad, lambda names: still_flat(fusion, names, fusion_objective))
+    if not all(reached(f) for f in features.values()):
+        still_flat(fusion, [], fusion_objective)  # a zero-initialised layer blocks gradients at one point only
+    for key, feature in features.items():
+        assert reached(feature) or reached(probe_features[key]), (
+            f"{label}: the output does not depend on modality {key!r} (no gradient reaches its features, "
+            "also with every parameter nudged at random)"
         )
 
     if tokens:
@@ -380,10 +411,26 @@ def check_head(
     assert loss.requires_grad, f"{label}: the loss does not require grad (detached from the outputs)"
     head.zero_grad(set_to_none=True)
     loss.backward()
-    check_gradients(head, label, allow_no_grad)
+    probe_inputs: list[Tensor] = []
+
+    def head_objective(probe: nn.Module) -> Tensor:
+        # the loss, and random weights on the outputs: a loss can be flat where the outputs are not
+        probe_fused = detach(fused)
+        leaves = list(probe_fused.values()) if isinstance(probe_fused, Mapping) else [probe_fused]
+        for leaf in leaves:
+            leaf.requires_grad_()
+        probe_inputs[:] = leaves
+        out = probe(probe_fused)
+        return probe.loss(out, target) + random_objective(out, torch.Generator().manual_seed(1))
+
+    check_gradients(head, label, allow_no_grad, lambda names: still_flat(head, names, head_objective))
     inputs = fused.values() if isinstance(fused, Mapping) else [fused]
+    if not all(t.grad is not None and bool(t.grad.any()) for t in inputs):
+        still_flat(head, [], head_objective)
+        inputs = probe_inputs
     assert all(t.grad is not None and bool(t.grad.any()) for t in inputs), (
-        f"{label}: the loss does not depend on the fused features (no gradient reaches them)"
+        f"{label}: the loss does not depend on the fused features (no gradient reaches them, also with every "
+        "parameter nudged at random)"
     )
 
     with torch.no_grad():

@@ -2,7 +2,8 @@
 
 ``ReadEndpoints`` answers account, repo-creation and read requests; ``WriteEndpoints`` answers preupload,
 commits, branches, tags and the LFS batch/upload/verify protocol. Both run inside the request handler,
-which provides ``_json``/``_send``, ``_repo`` (lookup with auth), ``_caller``, ``_query`` and ``server``.
+which provides ``_json``/``_send``, ``_repo`` (lookup with auth), ``_body``/``_json_body`` (the request
+body, which endpoints read only after checking the caller's rights), ``_caller``, ``_query`` and ``server``.
 """
 
 from __future__ import annotations
@@ -71,22 +72,29 @@ class ReadEndpoints:
                 "id": user,
                 "name": user,
                 "fullname": user,
-                "orgs": [],
+                "orgs": [{"type": "org", "name": org} for org in self.server.policy.user_orgs(user)],
                 "auth": {"type": "access_token", "accessToken": {"displayName": "local", "role": role}},
             }
         )
 
-    def _create_repo(self, payload: dict) -> None:
-        caller = self._caller
-        if not caller.can_write:
-            raise HubRequestError(
-                401 if caller.user is None else 403, "You must be authenticated with a write token to create a repo"
-            )
+    def _writer_first(self) -> None:
+        # Checked before a body is read: an anonymous or read-only caller sends nothing the server reads.
+        if self._caller.user is None:
+            raise HubRequestError(401, "You must be authenticated with a write token")
+        if not self._caller.can_write:
+            raise HubRequestError(403, "Your token is read-only")
+
+    def _create_repo(self) -> None:
+        self._writer_first()
+        caller, payload = self._caller, self._json_body()
         namespace = payload.get("organization") or caller.user
         name = payload.get("name")
-        if not namespace or not name:
+        if not isinstance(namespace, str) or not isinstance(name, str) or not name:
             raise HubRequestError(400, "A repo needs a name and a namespace (organization or token user)")
         repo_type = payload.get("type") or "model"
+        if "/" in namespace or "/" in name:
+            raise HubRequestError(400, f"Invalid repo name '{namespace}/{name}'")
+        self.server.policy.check_create(caller, namespace)
         repo_id = f"{namespace}/{name}"
         url = self.server.repo_url(repo_type, repo_id)
         private = bool(payload.get("private")) or payload.get("visibility") == "private"
@@ -94,10 +102,12 @@ class ReadEndpoints:
         with state.lock:
             if state.find(repo_type, repo_id) is not None:
                 return self._json({"error": "You already created this repo", "url": url}, status=409)
-            state.create_repo(repo_type, repo_id, private=private, author=caller.user or "anonymous")
+            state.create_repo(repo_type, repo_id, private=private, author=caller.user)
         self._json({"url": url, "name": repo_id, "id": repo_id})
 
-    def _delete_repo(self, payload: dict) -> None:
+    def _delete_repo(self) -> None:
+        self._writer_first()
+        payload = self._json_body()
         repo_type = payload.get("type") or "model"
         repo_id = "/".join(p for p in (payload.get("organization") or self._caller.user, payload["name"]) if p)
         with self.server.state.lock:
@@ -193,8 +203,8 @@ class ReadEndpoints:
             headers["Link"] = f'<{link}>; rel="next"'
         self._json(page, headers=headers)
 
-    def _paths_info(self, repo: Repo, revision: str, body: bytes) -> None:
-        commit = repo.resolve(revision)
+    def _paths_info(self, repo: Repo, revision: str) -> None:
+        commit, body = repo.resolve(revision), self._body()
         ctype = self.headers.get("Content-Type", "")
         form = json.loads(body) if "json" in ctype else {k: v for k, v in parse_qs(body.decode()).items()}
         paths = form.get("paths", [])
@@ -278,8 +288,9 @@ class WriteEndpoints:
             )
         return branch
 
-    def _preupload(self, repo: Repo, revision: str, payload: dict) -> None:
+    def _preupload(self, repo: Repo, revision: str) -> None:
         commit = repo.commits[repo.branches[self._branch_for_write(repo, revision)]]
+        payload = self._json_body()
         files = []
         for f in payload.get("files", []):
             sample = base64.b64decode(f.get("sample", ""))
@@ -294,9 +305,9 @@ class WriteEndpoints:
             )
         self._json({"files": files, "commitOid": commit.oid})
 
-    def _commit(self, repo: Repo, revision: str, body: bytes) -> None:
+    def _commit(self, repo: Repo, revision: str) -> None:
         branch = self._branch_for_write(repo, revision)
-        lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        lines = [json.loads(line) for line in self._body().splitlines() if line.strip()]
         if not lines or lines[0].get("key") != "header":
             raise HubRequestError(400, "A commit payload starts with a 'header' line")
         header = lines[0]["value"]
@@ -328,7 +339,7 @@ class WriteEndpoints:
         url = f"{self.server.repo_url(repo.repo_type, repo.repo_id)}/commit/{commit.oid}"
         self._json({"success": True, "commitOid": commit.oid, "commitUrl": url, "pullRequestUrl": None})
 
-    def _branch(self, repo: Repo, method: str, branch: str, body: bytes) -> None:
+    def _branch(self, repo: Repo, method: str, branch: str) -> None:
         if method == "DELETE":
             if branch not in repo.branches or branch == "main":
                 raise HubRequestError(
@@ -340,22 +351,24 @@ class WriteEndpoints:
             return self._json({})
         if branch in repo.branches or branch in repo.tags:
             raise HubRequestError(409, f"Reference already exists: {branch}")
-        start = json.loads(body or b"{}").get("startingPoint") or "main"
+        start = self._json_body().get("startingPoint") or "main"
         repo.branches[branch] = repo.resolve(start).oid
         self._json({})
 
-    def _tag(self, repo: Repo, method: str, name: str, body: bytes) -> None:
+    def _tag(self, repo: Repo, method: str, name: str) -> None:
         if method == "DELETE":
             if repo.tags.pop(name, None) is None:
                 raise HubRequestError(404, f"Invalid rev id: {name}", "RevisionNotFound")
             return self._json({})
-        tag = json.loads(body or b"{}")["tag"]
+        tag = self._json_body()["tag"]
         if tag in repo.tags or tag in repo.branches:
             raise HubRequestError(409, f"Reference already exists: {tag}")
         repo.tags[tag] = repo.resolve(name).oid
         self._json({})
 
-    def _lfs_api(self, repo_type: str, repo_id: str, rest: list[str], payload: dict) -> None:
+    def _lfs_api(self, repo_type: str, repo_id: str, rest: list[str]) -> None:
+        self._repo(repo_type, repo_id, write=True)  # rights first, then the body, read outside the lock
+        payload = self._json_body()
         with self.server.state.lock:
             repo = self._repo(repo_type, repo_id, write=True)
             if rest == ["verify"]:
@@ -368,6 +381,9 @@ class WriteEndpoints:
             objects = []
             for obj in payload.get("objects", []):
                 oid, size = obj["oid"], int(obj["size"])
+                if not 0 <= size <= self.server.max_file_bytes:
+                    raise HubRequestError(413, f"LFS object of {size} bytes is over the limit of "
+                                               f"{self.server.max_file_bytes} bytes")
                 if oid in repo.lfs:
                     objects.append({"oid": oid, "size": size})
                     continue
@@ -388,12 +404,15 @@ class WriteEndpoints:
                 )
         self._json({"transfer": "basic", "objects": objects}, headers={"Content-Type": LFS_JSON})
 
-    def _lfs_put(self, upload_id: str, body: bytes) -> None:
+    def _lfs_put(self, upload_id: str) -> None:
+        # The upload link is the capability: it was handed to a caller with write access to the repo.
         with self.server.state.lock:
             target = self.server.pending_uploads.pop(upload_id, None)
-            if target is None:
-                raise HubRequestError(403, "Unknown or used LFS upload link")
-            repo_type, repo_id, oid, size = target
+        if target is None:
+            raise HubRequestError(403, "Unknown or used LFS upload link")
+        repo_type, repo_id, oid, size = target
+        body = self._body(limit=size)  # read outside the lock: other requests go on meanwhile
+        with self.server.state.lock:
             if hashlib.sha256(body).hexdigest() != oid or len(body) != size:
                 raise HubRequestError(400, f"Uploaded content does not match LFS object {oid} ({size} bytes)")
             repo = self.server.state.find(repo_type, repo_id)

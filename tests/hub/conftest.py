@@ -16,8 +16,10 @@ from tests.hub.support import READ_TOKEN, REPO_ROOT, TOKEN, point_client_at
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A running local Hub that accepts TOKEN (write) and READ_TOKEN; the client is pointed at it with TOKEN."""
-    server = HubServer(tokens={TOKEN: "tester", READ_TOKEN: "reader"}, read_only_tokens={READ_TOKEN})
+    """A running local Hub that accepts TOKEN (write) and READ_TOKEN, users of the organisation ``org``;
+    the client is pointed at it with TOKEN."""
+    server = HubServer(tokens={TOKEN: "tester", READ_TOKEN: "reader"}, read_only_tokens={READ_TOKEN},
+                       orgs={"org": ["tester", "reader"]})
     server.start()
     server.env = point_client_at(monkeypatch, server.url, tmp_path / "hf_home", TOKEN)
     try:

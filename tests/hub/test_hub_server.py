@@ -182,18 +182,81 @@ def test_private_repos_need_a_token_and_bad_tokens_are_refused(hub: HubServer, t
     assert all(r.user in (None, "tester", "reader") for r in hub.requests)
 
 
-def test_server_requiring_tokens_refuses_anonymous_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    with HubServer(tokens={TOKEN: "tester"}, require_token=True) as server:
+def test_anonymous_writes_are_refused_and_public_reads_stay_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with HubServer(tokens={TOKEN: "tester"}) as server:
         point_client_at(monkeypatch, server.url, tmp_path / "home", token=None)
+        anonymous = HfApi(token=False)
         with pytest.raises(HfHubHTTPError) as exc:
-            HfApi(token=False).create_repo("org/x")
+            anonymous.create_repo("tester/x")
         assert exc.value.response.status_code == 401
-        HfApi(token=TOKEN).create_repo("org/x")
+        HfApi(token=TOKEN).create_repo("tester/x")
         with pytest.raises(HfHubHTTPError) as exc:
-            HfApi(token=False).upload_file(path_or_fileobj=b"x", path_in_repo="x", repo_id="org/x")
+            anonymous.upload_file(path_or_fileobj=b"x", path_in_repo="x", repo_id="tester/x")
         assert exc.value.response.status_code == 401
-        assert HfApi(token=False).list_repo_files("org/x") == [".gitattributes"]  # public reads stay open
+        with pytest.raises(HfHubHTTPError) as exc:
+            anonymous.delete_repo("tester/x")
+        assert exc.value.response.status_code == 401
+        with pytest.raises(HfHubHTTPError) as exc:
+            anonymous.create_branch("tester/x", branch="b")
+        assert exc.value.response.status_code == 401
+        assert anonymous.list_repo_files("tester/x") == [".gitattributes"]  # public reads stay open
         assert HfApi(token=TOKEN).whoami()["name"] == "tester"
+        assert all(r.user is None for r in server.requests if r.status == 401)
+
+
+ALICE, BOB, CAROL = "hf_aliceToken000000000000000000000000", "hf_bobToken00000000000000000000000000", "hf_carol0"
+
+
+def test_a_token_reads_writes_and_deletes_only_its_own_users_private_repos(tmp_path, monkeypatch):
+    with HubServer(tokens={ALICE: "alice", BOB: "bob"}) as server:
+        point_client_at(monkeypatch, server.url, tmp_path / "home", token=None)
+        alice, bob = HfApi(token=ALICE), HfApi(token=BOB)
+        alice.create_repo("alice/diary", private=True)
+        alice.upload_file(path_or_fileobj=b"secret", path_in_repo="d.txt", repo_id="alice/diary")
+        alice.create_repo("alice/open")
+        for attempt in (
+            lambda: bob.model_info("alice/diary"),
+            lambda: bob.list_repo_files("alice/diary"),
+            lambda: hf_hub_download("alice/diary", "d.txt", token=BOB, cache_dir=tmp_path / "bob"),
+            lambda: bob.upload_file(path_or_fileobj=b"x", path_in_repo="x", repo_id="alice/diary"),
+            lambda: bob.delete_repo("alice/diary"),
+            lambda: bob.update_repo_settings("alice/diary", private=False),
+        ):
+            with pytest.raises(RepositoryNotFoundError):  # to bob, alice's private repo does not exist
+                attempt()
+        assert bob.list_repo_files("alice/open") == [".gitattributes"]  # public: readable by anyone
+        for attempt in (
+            lambda: bob.upload_file(path_or_fileobj=b"x", path_in_repo="x", repo_id="alice/open"),
+            lambda: bob.delete_repo("alice/open"),
+            lambda: bob.create_tag("alice/open", tag="v1"),
+            lambda: bob.create_repo("alice/mine"),
+        ):
+            with pytest.raises(HfHubHTTPError) as exc:
+                attempt()
+            assert exc.value.response.status_code == 403
+        assert server.repo("alice/diary").read(server.repo("alice/diary").resolve("main").files["d.txt"]) == b"secret"
+        assert alice.model_info("alice/diary").private is True
+        alice.delete_repo("alice/open")
+        with pytest.raises(RepositoryNotFoundError):
+            alice.model_info("alice/open")
+
+
+def test_organisations_share_repos_among_members_and_unowned_namespaces_are_claimed(tmp_path, monkeypatch):
+    with HubServer(tokens={ALICE: "alice", BOB: "bob", CAROL: "carol"}, orgs={"team": ["alice", "bob"]}) as server:
+        point_client_at(monkeypatch, server.url, tmp_path / "home", token=None)
+        HfApi(token=ALICE).create_repo("team/shared", private=True)
+        HfApi(token=BOB).upload_file(path_or_fileobj=b"from bob", path_in_repo="b.txt", repo_id="team/shared")
+        assert HfApi(token=ALICE).list_repo_files("team/shared") == [".gitattributes", "b.txt"]
+        assert [o["name"] for o in HfApi(token=BOB).whoami()["orgs"]] == ["team"]
+        with pytest.raises(RepositoryNotFoundError):
+            HfApi(token=CAROL).list_repo_files("team/shared")
+        with pytest.raises(HfHubHTTPError) as exc:
+            HfApi(token=CAROL).create_repo("team/intruder")
+        assert exc.value.response.status_code == 403
+        HfApi(token=CAROL).create_repo("lab/first")  # nobody owned 'lab': carol claims it
+        with pytest.raises(HfHubHTTPError) as exc:
+            HfApi(token=ALICE).create_repo("lab/second")
+        assert exc.value.response.status_code == 403
 
 
 def test_tree_pagination_follows_link_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

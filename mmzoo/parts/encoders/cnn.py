@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmzoo.data.limits import DataLimits, data_limits
 from mmzoo.errors import BuildError, DatasetError
 from mmzoo.outputs import EncoderOutput
 from mmzoo.parts._common import bad_example, fraction, int_list, positive_int
@@ -133,7 +134,9 @@ class CNNEncoder(Encoder):
 
     def _to_chw(self, index: int, example: Any) -> Tensor:
         channels_first = False
+        limits = data_limits()
         if hasattr(example, "convert") and hasattr(example, "mode"):  # a PIL image, without importing PIL
+            self._check_pixels(index, limits, *example.size)  # before a lazily opened file is decoded
             mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(self.in_channels)
             example = np.asarray(example.convert(mode) if mode and example.mode != mode else example)
         elif isinstance(example, Tensor):
@@ -150,7 +153,15 @@ class CNNEncoder(Encoder):
             array = self._channels_first(index, array, prefer_first=channels_first)
         else:
             raise bad_example(PART, index, f"expected a 2-D or 3-D image, got shape {list(array.shape)}")
+        self._check_pixels(index, limits, array.shape[2], array.shape[1])  # before the float copy
         return self._adapt_channels(index, self._to_unit_float(array))
+
+    @staticmethod
+    def _check_pixels(index: int, limits: DataLimits, width: int, height: int) -> None:
+        try:
+            limits.check_image(width, height)
+        except DatasetError as exc:
+            raise bad_example(PART, index, str(exc)) from None
 
     def _channels_first(self, index: int, array: Tensor, *, prefer_first: bool) -> Tensor:
         plausible = {1, 2, 3, 4, self.in_channels}

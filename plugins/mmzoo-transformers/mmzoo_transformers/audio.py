@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmzoo import data_limits
 from mmzoo.errors import BuildError, DatasetError
 from mmzoo.outputs import EncoderOutput
 
@@ -49,8 +50,12 @@ def feature_extractor_for(config: Any, name: str):
     return cls(**kwargs)
 
 
-def to_mono(example: Any, target_rate: int, where: str) -> np.ndarray:
-    """One raw example -> a float32 mono waveform at ``target_rate``."""
+def to_mono(example: Any, target_rate: int, where: str, max_seconds: float | None = None) -> np.ndarray:
+    """One raw example -> a float32 mono waveform at ``target_rate``.
+
+    A clip to resample is first cut to ``max_seconds``, then checked against the data limits
+    (:mod:`mmzoo.data.limits`: its rate and duration), so resampling never asks for gigabytes.
+    """
     rate = target_rate
     if isinstance(example, dict):
         if "array" not in example:
@@ -76,6 +81,12 @@ def to_mono(example: Any, target_rate: int, where: str) -> np.ndarray:
     if not isinstance(rate, int) or rate <= 0:
         raise DatasetError(f"{where}: sampling_rate must be a positive integer, got {rate!r}")
     if rate != target_rate:
+        if max_seconds is not None:  # no work on audio that is cut off anyway
+            wave = wave[: max(1, int(max_seconds * rate))]
+        try:  # a low or odd rate must not make resampling ask for gigabytes
+            data_limits().check_audio(wave.size, rate)
+        except DatasetError as exc:
+            raise DatasetError(f"{where}: {exc}") from None
         wave = resample(wave, rate, target_rate)
     return np.ascontiguousarray(wave, dtype=np.float32)
 
@@ -149,7 +160,7 @@ class HFAudioEncoder(nn.Module):
         if not examples:
             raise DatasetError(f"encoder '{self.name}': preprocess got no examples")
         waves = [
-            to_mono(ex, self.sampling_rate, f"encoder '{self.name}': example {i}")
+            to_mono(ex, self.sampling_rate, f"encoder '{self.name}': example {i}", self.max_seconds)
             for i, ex in enumerate(examples)
         ]
         if self.max_seconds is not None:

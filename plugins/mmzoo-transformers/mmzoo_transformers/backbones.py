@@ -7,6 +7,7 @@ from typing import Any
 from torch import nn
 
 from mmzoo.errors import BuildError, SpecError, did_you_mean
+from mmzoo_transformers.remote_code import refuse_code_settings, refuse_custom_code
 from mmzoo_transformers.sources import Source, missing_files_error
 
 MODALITIES = ("text", "audio")
@@ -74,6 +75,7 @@ def config_from_spec(overrides: dict, name: str):
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
     settings = dict(overrides)
+    refuse_code_settings(settings, name)
     model_type = settings.pop("model_type")
     if model_type not in CONFIG_MAPPING_NAMES:
         raise SpecError(
@@ -91,15 +93,24 @@ def config_from_source(source: Source, overrides: dict | None, name: str):
     """The config saved with ``source``, with ``overrides`` applied."""
     from transformers import AutoConfig
 
+    refuse_custom_code(source.path, name, describe(source))
     try:
-        config = AutoConfig.from_pretrained(source.path)
+        config = AutoConfig.from_pretrained(source.path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise missing_files_error(source, "model config (config.json)", exc) from exc
     if overrides:
+        refuse_code_settings(overrides, name)
         _check_override_keys(config, overrides, name)
         for key, value in overrides.items():
             setattr(config, key, value)
     return config
+
+
+def describe(source: Source) -> str:
+    """Where ``source``'s files are, for messages."""
+    if source.revision is None:
+        return f"local folder {source.path}"
+    return f"the Hub snapshot of {source.name} at {source.revision}"
 
 
 def random_backbone(config: Any, name: str) -> nn.Module:
@@ -107,7 +118,7 @@ def random_backbone(config: Any, name: str) -> nn.Module:
     from transformers import AutoModel
 
     try:
-        model = AutoModel.from_config(config)
+        model = AutoModel.from_config(config, trust_remote_code=False)
     except (ValueError, TypeError, KeyError) as exc:
         raise BuildError(f"{name}: transformers cannot build a model from this config: {exc}") from None
     return _encoder_half(model, config)
@@ -118,7 +129,9 @@ def pretrained_backbone(source: Source, config: Any, name: str) -> nn.Module:
     from transformers import AutoModel
 
     try:
-        model = AutoModel.from_pretrained(source.path, config=config, use_safetensors=True)
+        model = AutoModel.from_pretrained(
+            source.path, config=config, use_safetensors=True, trust_remote_code=False
+        )
     except (OSError, ValueError) as exc:
         raise missing_files_error(source, "model weights (model.safetensors)", exc) from exc
     return _encoder_half(model, config)

@@ -10,10 +10,12 @@ from mmzoo_transformers.audio import HFAudioEncoder, feature_extractor_for
 from mmzoo_transformers.backbones import (
     config_from_source,
     config_from_spec,
+    describe,
     detect_modality,
     pretrained_backbone,
     random_backbone,
 )
+from mmzoo_transformers.remote_code import refuse_custom_code
 from mmzoo_transformers.sources import Source, missing_files_error, resolve_source
 from mmzoo_transformers.text import ByteTokenizer, HFTextEncoder, HFTokenizer, LazyTokenizer
 
@@ -56,6 +58,8 @@ def load_tokenizer(source: Source, name: str) -> LazyTokenizer:
             "(tokenizer.save_pretrained(folder)), or choose one with 'tokenizer: minilm', 'tokenizer: bytes' "
             "or 'tokenizer: <folder or repo id>'."
         )
+    # Checked now, at build time: the tokenizer itself loads on first use.
+    refuse_custom_code(source.path, f"hf/{source.name}", describe(source))
     return LazyTokenizer(partial(read_tokenizer, source, name))
 
 
@@ -64,7 +68,7 @@ def read_tokenizer(source: Source, name: str) -> HFTokenizer:
     from transformers import AutoTokenizer
 
     try:
-        return HFTokenizer(AutoTokenizer.from_pretrained(source.path))
+        return HFTokenizer(AutoTokenizer.from_pretrained(source.path, trust_remote_code=False))
     except (OSError, ValueError, TypeError) as exc:
         raise missing_files_error(source, "tokenizer files", exc) from exc
 
@@ -225,7 +229,8 @@ def _feature_extractor(cfg: Any, source: Source | None, name: str):
         return feature_extractor_for(cfg, name)
     from transformers import AutoFeatureExtractor
 
+    refuse_custom_code(source.path, name, describe(source))
     try:
-        return AutoFeatureExtractor.from_pretrained(source.path)
+        return AutoFeatureExtractor.from_pretrained(source.path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise missing_files_error(source, "feature extractor (preprocessor_config.json)", exc) from exc

@@ -105,15 +105,36 @@ class LazyTokenizer:
         return self.get()(texts, max_length=max_length)
 
 
-def default_max_length(tokenizer: Any, config: Any, requested: int | None) -> int:
-    """``requested``, else the smallest of the tokenizer's limit, the position table and 512."""
+def position_limit(backbone: nn.Module) -> int | None:
+    """The longest token sequence the backbone's position table covers (``None``: no fixed table)."""
+    table = getattr(getattr(backbone, "embeddings", None), "position_embeddings", None)
+    if isinstance(table, nn.Embedding) and table.padding_idx is not None:
+        # RoBERTa-style tables count positions from just after the padding index.
+        return table.num_embeddings - table.padding_idx - 1
+    positions = getattr(backbone.config, "max_position_embeddings", None)
+    return positions if isinstance(positions, int) and positions > 0 else None
+
+
+def default_max_length(tokenizer: Any, config: Any, requested: int | None, positions: int | None = None) -> int:
+    """``requested``, else the smallest of the tokenizer's limit, the position table and 512.
+
+    ``positions`` is the model's position limit (default: the config's ``max_position_embeddings``);
+    a ``requested`` length beyond it is refused, since longer texts would fail inside the model.
+    """
+    if positions is None:
+        table = getattr(config, "max_position_embeddings", None)
+        positions = table if isinstance(table, int) and table > 0 else None
     if requested is not None:
         if isinstance(requested, bool) or not isinstance(requested, int) or requested < 2:
             raise BuildError(f"max_length must be an integer >= 2, got {requested!r}")
+        if positions is not None and requested > positions:
+            raise BuildError(
+                f"max_length {requested} is beyond the {positions} positions the model has; texts of "
+                f"that many tokens would fail inside it. Use max_length <= {positions}"
+            )
         return requested
     limits = [512, tokenizer.model_max_length if tokenizer.model_max_length < _HUGE else 512]
-    positions = getattr(config, "max_position_embeddings", None)
-    if isinstance(positions, int) and positions > 0:
+    if positions is not None:
         limits.append(positions)
     return min(limits)
 
@@ -158,7 +179,7 @@ class HFTextEncoder(nn.Module):
         self.normalize = bool(normalize)
         self.output_dim = int(backbone.config.hidden_size)
         try:
-            self.max_length = default_max_length(tokenizer, backbone.config, max_length)
+            self.max_length = default_max_length(tokenizer, backbone.config, max_length, position_limit(backbone))
         except BuildError as exc:
             raise BuildError(f"encoder '{name}': {exc}") from None
         accepted = inspect.signature(backbone.forward).parameters
