@@ -1,9 +1,11 @@
 """Building a pretrained model: ``create_model(dir)`` vs "random init, then load_state_dict".
 
 create_model builds parts with parameters on the meta device (nothing initialised) and assigns
-the tensors read from model.safetensors. Each measurement runs in a fresh process, timed after
-imports; peak memory is the growth of the process's max RSS over the build, compared with the
-size of the weights file (after every weight has been read once, as a first forward would).
+the tensors read from model.safetensors, each read straight into memory torch allocated (aligned as
+torch aligns, so kernels take the path they took before saving; no second copy). Each measurement
+runs in a fresh process, timed after imports; peak memory is the growth of the process's max RSS
+over the build, compared with the size of the weights file (after every weight has been read once,
+as a first forward would).
 
 "After imports" means every third-party module the build needs, not only timm and transformers:
 transformers imports its model code lazily (on first use: ~1 s and ~50 MB for BERT, scipy
@@ -67,8 +69,7 @@ if mode == "create_model":
     model = mmzoo.create_model(directory)
 else:  # init_then_load, or probe: the same, to find what it imports
     from mmzoo.builder import build_model
-    from mmzoo.spec import parse_spec
-    model = build_model(parse_spec(spec), registry=registry, for_weights=True)
+    model = build_model(spec, registry=registry, for_weights=True)
     model.load_state_dict(load_file(directory + "/model.safetensors"))
 seconds = time.perf_counter() - start
 if mode == "probe":

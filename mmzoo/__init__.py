@@ -9,6 +9,10 @@ when a model is built. Public API::
     mmzoo.list_components(kind=None, pattern="*")
     mmzoo.hookimpl, mmzoo.EncoderOutput, mmzoo.ModelOutput, mmzoo.MmzooError
     mmzoo.data_limits()  (the limits on decoding data in force: mmzoo.data.limits)
+
+Typed specs are :class:`mmzoo.spec.Spec`; what ``create_model`` accepts is listed in
+:mod:`mmzoo.sources`; saved and published models are read by :func:`mmzoo.saved.read_model_dir`;
+plugins ask :mod:`mmzoo.hub.settings` where the Hub is.
 """
 
 from __future__ import annotations

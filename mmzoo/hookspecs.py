@@ -29,13 +29,16 @@ def mmzoo_register_components(registry) -> None:
         registry.add_fusion(name, factory, *, description="")
         registry.add_head(name, factory, *, description="")
         registry.add_dataset(name, factory, *, description="")
-        registry.add_family(kind, prefix, factory, *, modality=None, description="", members=None)
+        registry.add_family(kind, prefix, factory, *, modality=None, description="", members=None,
+                            modality_of=None)
 
     ``factory`` is a callable or a lazy ``"module.path:Attribute"`` string; it is called with
     the part's parameters from the spec (fusions also get ``input_dims``, heads ``input_dim``,
-    datasets ``split``). ``add_family`` registers every name starting with ``prefix``
-    (``"timm/"``): the factory is called as ``factory(member, **params)`` with the rest of the
-    name, and ``members`` (callable or lazy string) lists the members on demand.
+    datasets ``split``). ``modality`` is a name (``"image"``) or a list of names. ``add_family``
+    registers every name starting with ``prefix`` (``"timm/"``): the factory is called as
+    ``factory(member, **params)`` with the rest of the name, ``members`` (callable or lazy string)
+    lists the members on demand, and ``modality_of(member, params)`` (optional, callable or lazy
+    string) tells what one member reads, or None when it cannot tell.
 
     Each part is reachable by its bare name and as ``DIST:name``, DIST being the name of the
     distribution that provides the plugin. Registering a name twice within one distribution is

@@ -13,9 +13,8 @@ from torch import nn
 
 from mmzoo.errors import MmzooError
 from mmzoo.outputs import EncoderOutput, ModelOutput
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from mmzoo.saved import CONFIG_NAME, FORMAT, RESERVED_KEYS, WEIGHTS_NAME, check_labels, head_size
+from mmzoo.spec import Spec
 
 
 class Collator:
@@ -55,19 +54,51 @@ class MultimodalModel(nn.Module):
 
     ``model(batch)`` returns a :class:`~mmzoo.ModelOutput`; the loss is computed when the batch has
     a ``"target"`` or the head needs none (``requires_target = False``).
+
+    Besides its parts, a model carries what ``save_pretrained`` writes to ``config.json``: its spec
+    (``model.spec``, a dict; ``model.typed_spec``, a :class:`~mmzoo.spec.Spec`), ``name``,
+    ``requires`` (the distributions and versions it was built with), ``labels`` (class names by
+    output index, or None) and ``provenance`` (what the run that made its weights recorded:
+    ``metrics``, ``datasets``, ``training``; kept from the directory it was loaded from).
     """
 
     def __init__(self, encoders: Mapping[str, nn.Module], fusion: nn.Module, head: nn.Module, *,
-                 spec: dict, name: str | None = None, requires: Mapping[str, str] | None = None):
+                 spec: Spec | Mapping, name: str | None = None, requires: Mapping[str, str] | None = None,
+                 labels: Sequence[str] | None = None):
         super().__init__()
         self.encoders = nn.ModuleDict(dict(encoders))
         self.fusion = fusion
         self.head = head
-        self.spec = copy.deepcopy(spec)
+        self._spec = Spec.from_dict(spec)
         self.name = name
         self.requires = dict(requires or {})
+        self.labels = labels
+        self.provenance: dict[str, Any] = {}
         self.load_report = None
         self._loss_without_target = getattr(head, "requires_target", True) is False
+
+    @property
+    def typed_spec(self) -> Spec:
+        """The model's composition as a :class:`~mmzoo.spec.Spec` (frozen)."""
+        return self._spec
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The model's composition in the dict schema of ``config.json`` (a fresh copy)."""
+        return self._spec.to_dict()
+
+    @property
+    def labels(self) -> tuple[str, ...] | None:
+        """Class names in output index order (like transformers' ``id2label``), or None.
+
+        Setting it checks the names (distinct, one line each) and, for a head that says how many
+        outputs it has (``num_classes``, ``num_labels``, ``num_outputs``), their number.
+        """
+        return self._labels
+
+    @labels.setter
+    def labels(self, labels: Sequence[str] | None) -> None:
+        self._labels = None if labels is None else check_labels(labels, "model.labels", size=head_size(self.head))
 
     @property
     def modalities(self) -> dict[str, str | None]:
@@ -101,34 +132,40 @@ class MultimodalModel(nn.Module):
         return self.collator(examples)
 
     def part_modules(self) -> dict[str, nn.Module]:
-        """Each part by its dotted name: ``encoders.<key>``, ``fusion``, ``head``."""
-        parts = {f"encoders.{key}": enc for key, enc in self.encoders.items()}
-        parts["fusion"] = self.fusion
-        parts["head"] = self.head
-        return parts
+        """Each part by its path in the spec (``encoders.<key>``, ``fusion``, ``head``), in build order."""
+        return {path: self.get_submodule(path) for path in self._spec.paths()}
 
     def part_parameters(self) -> dict[str, int]:
         """Number of parameters of each part."""
         return {name: sum(p.numel() for p in module.parameters()) for name, module in self.part_modules().items()}
 
     def config(self) -> dict[str, Any]:
-        """What ``config.json`` holds: the spec and the distributions (with versions) it needs."""
+        """What ``config.json`` holds (see :mod:`mmzoo.saved`): the spec, the distributions (with
+        versions) it needs, its labels when set, and its provenance."""
         import mmzoo
 
-        return {"format": "mmzoo", "mmzoo_version": mmzoo.__version__, "name": self.name,
-                "spec": copy.deepcopy(self.spec), "requires": dict(self.requires)}
+        config = {"format": FORMAT, "mmzoo_version": mmzoo.__version__, "name": self.name, "spec": self.spec,
+                  "requires": dict(self.requires)}
+        if self.labels is not None:
+            config["labels"] = list(self.labels)
+        config.update({k: copy.deepcopy(v) for k, v in self.provenance.items() if k not in RESERVED_KEYS})
+        return config
 
     def save_pretrained(self, directory: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` to ``directory`` (created if needed)."""
+        """Write ``config.json`` and ``model.safetensors`` to ``directory`` (created if needed).
+
+        ``extra`` adds (or replaces provenance) keys of ``config.json``, such as the trainer's
+        ``metrics``, ``datasets`` and ``training``; the keys mmzoo writes itself are reserved.
+        """
         from mmzoo.weights import save_weights
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = self.config()
         for key, value in (extra or {}).items():
-            if key in config:
+            if key in RESERVED_KEYS:
                 raise MmzooError(f"save_pretrained(extra=...): '{key}' is reserved in config.json")
-            config[key] = value
+            config[key] = copy.deepcopy(value)
         save_weights(self, directory / WEIGHTS_NAME)
         tmp = directory / (CONFIG_NAME + ".tmp")
         tmp.write_text(json.dumps(config, indent=2, sort_keys=False) + "\n", encoding="utf-8")
@@ -136,8 +173,8 @@ class MultimodalModel(nn.Module):
         return directory
 
     def push_to_hub(self, repo_id: str, **kwargs: Any):
-        """Publish this model to the Hub (see :func:`mmzoo.hub.push_to_hub`)."""
-        from mmzoo.hub import push_to_hub
+        """Publish this model to the Hub (see :func:`mmzoo.hub.push.push_to_hub`)."""
+        from mmzoo.hub.push import push_to_hub
 
         return push_to_hub(self, repo_id, **kwargs)
 

@@ -1,154 +1,97 @@
 """The model card (``README.md``) of a published mmzoo model: Hub metadata, composition, how to load,
-evaluation metrics and training curves when the run has them."""
+class names, evaluation metrics and training curves.
+
+Everything on the card comes from the model's own ``config.json`` (a :class:`~mmzoo.saved.SavedModel`):
+the metrics, datasets and steps the trainer stored there, and its labels. Only the curves image comes
+from the run directory, when there is one.
+"""
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-METRICS_FILE = "metrics.jsonl"
+from mmzoo.saved import SavedModel
+from mmzoo.spec import Spec
+
 CURVES_FILE = "curves.png"
-RUN_CONFIG_FILE = "config.yaml"
-# record keys that are bookkeeping, not metrics
-_NOT_METRICS = {"step", "epoch", "split", "elapsed_s", "world_size", "lr", "samples_per_s", "examples"}
+MAX_LABELS_SHOWN = 50
 
 
-@dataclass
-class RunSummary:
-    """What a training run directory tells the card: final metrics, datasets, curves."""
-
-    metrics: dict[str, float] = field(default_factory=dict)
-    metrics_step: int | None = None
-    datasets: list[str] = field(default_factory=list)
-    eval_split: str | None = None
-    steps: int | None = None
-    curves: Path | None = None
-
-
-def read_run(run_dir: str | Path | None) -> RunSummary:
-    """Summarise ``RUN_DIR/metrics.jsonl``, ``RUN_DIR/config.yaml`` and ``RUN_DIR/curves.png`` (each optional)."""
-    summary = RunSummary()
-    if run_dir is None:
-        return summary
-    run_dir = Path(run_dir)
-    metrics_path = run_dir / METRICS_FILE
-    if metrics_path.is_file():
-        records = []
-        for line in metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line of a crashed run
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        summary.steps = max((r["step"] for r in records if _is_number(r.get("step"))), default=None)
-        for record in reversed(records):
-            if record.get("split") in ("final", "eval"):
-                found = {
-                    k.removeprefix("eval_"): float(v)
-                    for k, v in record.items()
-                    if k not in _NOT_METRICS and _is_number(v) and math.isfinite(v)
-                }
-                if found:
-                    summary.metrics, summary.metrics_step = found, record.get("step")
-                    break
-    config_path = run_dir / RUN_CONFIG_FILE
-    if config_path.is_file():
-        try:
-            config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
-            config = {}
-        data = config.get("data") if isinstance(config, dict) else None
-        if isinstance(data, dict):
-            for split in ("train", "eval"):
-                part = data.get(split)
-                name = part.get("dataset") if isinstance(part, dict) else part
-                if isinstance(name, str) and name not in summary.datasets:
-                    summary.datasets.append(name)
-            if isinstance(data.get("eval"), dict):
-                summary.eval_split = data["eval"].get("split")
-    if (run_dir / CURVES_FILE).is_file():
-        summary.curves = run_dir / CURVES_FILE
-    return summary
-
-
-def base_models(spec: dict) -> list[str]:
+def base_models(spec: Spec) -> list[str]:
     """Hub ids of the pretrained models the encoders start from (``hf/<repo>``, ``timm/<arch>``)."""
     out = []
-    for part in spec.get("encoders", {}).values():
-        kind = str(part.get("type", "")).split(":", 1)[-1]
-        if part.get("pretrained", True) is False:
+    for part in spec.parts("encoder"):
+        name = part.name.split(":", 1)[-1]
+        if part.params.get("pretrained", True) is False:
             continue
-        if kind.startswith("hf/") and kind.count("/") >= 2:
-            out.append(kind[3:])
-        elif kind.startswith("timm/") and part.get("pretrained"):
-            out.append(kind)
+        if name.startswith("hf/") and name.count("/") >= 2:
+            out.append(name[3:])
+        elif name.startswith("timm/") and part.params.get("pretrained"):
+            out.append(name)
     return list(dict.fromkeys(out))
 
 
-def modalities(spec: dict) -> dict[str, str]:
-    """Batch key -> the modality its encoder declares in the registry (the key itself if unknown)."""
-    out = {}
+def modalities(spec: Spec) -> dict[str, tuple[str, ...]]:
+    """Batch key -> what its encoder reads, as the providing plugin resolves it for this part and its
+    parameters (the batch key itself when no installed plugin can tell)."""
     try:
         from mmzoo.plugins import get_registry
 
         registry = get_registry()
     except Exception:  # the card must not fail because a plugin is broken
         registry = None
-    for key, part in spec.get("encoders", {}).items():
-        modality = None
+    out = {}
+    for part in spec.parts("encoder"):
+        found: tuple[str, ...] = ()
         if registry is not None:
             try:
-                modality = registry.resolve("encoder", part["type"]).modality
-            except Exception:
-                modality = None
-        out[key] = modality or key
+                found = registry.resolve("encoder", part.name).modalities(part.params)
+            except Exception:  # an uninstalled or failing plugin: the card still describes the model
+                found = ()
+        out[part.key] = found or (part.key,)
     return out
 
 
-def card_metadata(config: dict, run: RunSummary, *, repo_id: str, license: str | None = None) -> dict[str, Any]:
+def card_metadata(saved: SavedModel, *, repo_id: str, license: str | None = None) -> dict[str, Any]:
     """The YAML front matter: library_name, tags, datasets, metrics, base_model, license, model-index."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    spec = config["spec"]
-    parts = [p["type"] for p in spec["encoders"].values()] + [spec["fusion"]["type"], spec["head"]["type"]]
-    tags = ["mmzoo", "multimodal", *modalities(spec).values(), *parts]
-    name = repo_id.split("/")[-1]
+    spec = saved.spec
+    tags = ["mmzoo", "multimodal", *(m for found in modalities(spec).values() for m in found),
+            *(part.name for part in spec.parts())]
     results = None
-    if run.metrics and run.datasets:
-        dataset = run.datasets[-1]
+    if saved.metrics and saved.datasets:
+        dataset = saved.training.get("eval_dataset") or saved.datasets[-1]
         results = [
-            EvalResult(task_type=spec["head"]["type"], dataset_type=dataset, dataset_name=dataset,
-                       dataset_split=run.eval_split, metric_type=metric, metric_name=metric, metric_value=value)
-            for metric, value in run.metrics.items()
+            EvalResult(task_type=spec.head.name, dataset_type=dataset, dataset_name=dataset,
+                       dataset_split=saved.training.get("eval_split"), metric_type=metric, metric_name=metric,
+                       metric_value=value)
+            for metric, value in saved.metrics.items()
         ]
     data = ModelCardData(
         library_name="mmzoo",
         license=license or "unknown",
         tags=list(dict.fromkeys(tags)),
-        datasets=run.datasets or None,
-        metrics=list(run.metrics) or None,
+        datasets=list(saved.datasets) or None,
+        metrics=list(saved.metrics) or None,
         base_model=base_models(spec) or None,
-        model_name=name if results else None,
+        model_name=repo_id.split("/")[-1] if results else None,
         eval_results=results,
     )
     return data.to_dict()
 
 
-def build_model_card(config: dict, *, repo_id: str, run: RunSummary | None = None,
-                     license: str | None = None) -> str:
-    """The full ``README.md`` for ``config`` (a save_pretrained config.json) published at ``repo_id``."""
-    run = run or RunSummary()
-    meta = card_metadata(config, run, repo_id=repo_id, license=license)
-    spec = config["spec"]
-    name = config.get("name") or repo_id.split("/")[-1]
+def build_model_card(saved: SavedModel, *, repo_id: str, curves: bool = False, license: str | None = None) -> str:
+    """The full ``README.md`` for ``saved`` published at ``repo_id``; ``curves``: ``curves.png`` is
+    published beside it."""
+    meta = card_metadata(saved, repo_id=repo_id, license=license)
+    spec = saved.spec
+    name = saved.name or repo_id.split("/")[-1]
     keys = modalities(spec)
-    encoders = ", ".join(f"`{p['type']}` on `{k}` ({keys[k]})" for k, p in spec["encoders"].items())
+    encoders = ", ".join(f"`{p.name}` on `{p.key}` ({'/'.join(keys[p.key])})" for p in spec.parts("encoder"))
     lines = [
         "---",
         yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(),
@@ -157,22 +100,19 @@ def build_model_card(config: dict, *, repo_id: str, run: RunSummary | None = Non
         f"# {name}",
         "",
         f"A multimodal model built with [mmzoo](https://pypi.org/project/mmzoo/): encoders {encoders}, "
-        f"fused by `{spec['fusion']['type']}`, with a `{spec['head']['type']}` head.",
+        f"fused by `{spec.fusion.name}`, with a `{spec.head.name}` head.",
         "",
         "## Composition",
         "",
         "| part | type | parameters |",
         "| --- | --- | --- |",
     ]
-    rows = [(f"encoders.{k}", p) for k, p in spec["encoders"].items()]
-    rows += [("fusion", spec["fusion"]), ("head", spec["head"])]
-    for part, params in rows:
-        args = ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items() if k != "type") or "defaults"
+    for part in spec.parts():
+        args = ", ".join(f"{k}={json.dumps(v)}" for k, v in part.params.items()) or "defaults"
         args = args.replace("|", "\\|")  # a pipe would end the table cell
-        lines.append(f"| {part} | `{params['type']}` | {args} |")
-    requires = config.get("requires") or {}
-    pins = " ".join(f"'{dist}=={version}'" for dist, version in requires.items() if version != "unknown")
-    example = ", ".join(f'"{k}": ...' for k in spec["encoders"])
+        lines.append(f"| {part.path} | `{part.name}` | {args} |")
+    pins = " ".join(f"'{dist}=={version}'" for dist, version in saved.requires.items() if version != "unknown")
+    example = ", ".join(f'"{key}": ...' for key in spec.encoders)
     lines += [
         "",
         "## How to load",
@@ -193,22 +133,36 @@ def build_model_card(config: dict, *, repo_id: str, run: RunSummary | None = Non
         f'Pin a revision for reproducible results: `mmzoo.create_model("hf-hub:{repo_id}@<commit sha>")`. '
         "Loading reads `config.json` and `model.safetensors` only; nothing from the repo is executed.",
     ]
-    if run.metrics:
-        where = f" ({', '.join(run.datasets)}" + (f", split `{run.eval_split}`" if run.eval_split else "") + ")"
-        lines += ["", "## Evaluation", "", f"Final evaluation{where if run.datasets else ''}"
-                  + (f" at step {run.metrics_step}" if run.metrics_step is not None else "") + ":",
-                  "", "| metric | value |", "| --- | --- |"]
-        lines += [f"| {metric} | {value:.4g} |" for metric, value in run.metrics.items()]
-    if run.curves is not None:
+    lines += _labels_section(saved) + _evaluation_section(saved)
+    if curves:
         lines += ["", "## Training curves", "", f"![training curves]({CURVES_FILE})"]
-    if run.datasets or run.steps:
+    steps = saved.training.get("steps")
+    if saved.datasets or steps:
         lines += ["", "## Training", ""]
-        if run.datasets:
-            lines.append(f"- data: {', '.join(f'`{d}`' for d in run.datasets)} (mmzoo datasets)")
-        if run.steps:
-            lines.append(f"- optimizer steps: {run.steps}")
+        if saved.datasets:
+            lines.append(f"- data: {', '.join(f'`{d}`' for d in saved.datasets)} (mmzoo datasets)")
+        if steps:
+            lines.append(f"- optimizer steps: {steps}")
     return "\n".join(lines) + "\n"
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _labels_section(saved: SavedModel) -> list[str]:
+    if not saved.labels:
+        return []
+    shown = ", ".join(f"`{label.replace('`', '')}`" for label in saved.labels[:MAX_LABELS_SHOWN])
+    more = f" and {len(saved.labels) - MAX_LABELS_SHOWN} more" if len(saved.labels) > MAX_LABELS_SHOWN else ""
+    return ["", "## Classes", "", f"{len(saved.labels)} classes, by output index "
+            f"(`model.labels`; `labels` in config.json): {shown}{more}."]
+
+
+def _evaluation_section(saved: SavedModel) -> list[str]:
+    if not saved.metrics:
+        return []
+    split = saved.training.get("eval_split")
+    where = ""
+    if saved.datasets:
+        where = f" ({', '.join(saved.datasets)}" + (f", split `{split}`" if split else "") + ")"
+    steps = saved.training.get("steps")
+    lines = ["", "## Evaluation", "", f"Final evaluation{where}" + (f" at step {steps}" if steps else "") + ":",
+             "", "| metric | value |", "| --- | --- |"]
+    return lines + [f"| {metric} | {value:.4g} |" for metric, value in saved.metrics.items()]

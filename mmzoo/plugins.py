@@ -1,7 +1,7 @@
 """Plugin discovery through the ``mmzoo`` entry-point group, with pluggy.
 
 Each entry point's module is imported and registered with pluggy; then each distribution's hook
-implementations are called one by one against a staging :class:`~mmzoo.registry.Registrar`, so a
+implementations are called one by one against a staging :class:`~mmzoo.registrar.Registrar`, so a
 plugin that fails to import or whose hook raises is skipped whole, warned about once on stderr and
 shown by ``mmzoo plugins``, while every other plugin keeps working.
 
@@ -22,7 +22,8 @@ import pluggy
 
 from mmzoo import hookspecs
 from mmzoo.errors import PluginError, did_you_mean
-from mmzoo.registry import Registrar, Registry, normalize_dist
+from mmzoo.registrar import Registrar
+from mmzoo.registry import Registry, normalize_dist
 
 GROUP = "mmzoo"
 CORE_DIST = "mmzoo"
@@ -121,7 +122,7 @@ def discover() -> PluginState:
     def fail(info: PluginInfo, what: str, exc: BaseException) -> None:
         info.status = "failed"
         info.error = f"{what}: {type(exc).__name__}: {exc}"
-        registry.failed_dists[info.dist] = info.error
+        registry.mark_failed(info.dist, info.error)
         message = f"plugin distribution '{info.dist}' {info.error}"
         if strict:
             raise PluginError(message + " (MMZOO_STRICT_PLUGINS=1 makes this fatal)") from exc
@@ -160,7 +161,7 @@ def discover() -> PluginState:
 
     for dist, registrar in registrars.items():
         if plugins[dist].status == "loaded":
-            registry._commit(registrar)
+            registry.commit(registrar)
     for problem in registry.problems:
         if strict:
             raise PluginError(f"{problem.dist}: {problem.message} (MMZOO_STRICT_PLUGINS=1 makes this fatal)")

@@ -1,6 +1,6 @@
 """Names to factories: the registry of parts, datasets, name families and models.
 
-Plugins register through a :class:`Registrar` bound to their distribution, which stages every
+Plugins register through a :class:`~mmzoo.registrar.Registrar` bound to their distribution, which stages every
 addition and commits it only when all of the plugin's hooks succeeded, so a failing plugin leaves
 nothing half-registered. Lookups resolve bare names, qualified ``DIST:name`` names and family
 members (``timm/resnet18``), and explain every miss.
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmzoo.errors import (
     AmbiguousNameError,
@@ -23,8 +22,14 @@ from mmzoo.errors import (
     UnknownNameError,
     did_you_mean,
 )
+from mmzoo.spec import KINDS as PART_KINDS
 
-KINDS = ("encoder", "fusion", "head", "dataset")
+if TYPE_CHECKING:
+    from mmzoo.registrar import Registrar
+    from mmzoo.spec import PartRef, Spec
+
+#: What the registry holds by name: the part kinds of a spec, and datasets.
+COMPONENT_KINDS = (*PART_KINDS, "dataset")
 
 # Families whose provider is known even when it is not installed, so a miss can say what to install.
 KNOWN_PROVIDERS = {"timm/": "mmzoo-timm", "hf/": "mmzoo-transformers"}
@@ -33,6 +38,20 @@ KNOWN_PROVIDERS = {"timm/": "mmzoo-timm", "hf/": "mmzoo-transformers"}
 def normalize_dist(name: str) -> str:
     """Canonical form of a distribution name (PEP 503): ``Mmzoo_Foo`` -> ``mmzoo-foo``."""
     return name.lower().replace("_", "-").replace(".", "-")
+
+
+def normalize_modalities(value: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
+    """``"image"``, ``"text|audio"`` (the older spelling) or ``["text", "audio"]`` -> a tuple of names."""
+    if value is None:
+        return ()
+    items = value.split("|") if isinstance(value, str) else value
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+        raise SpecError(f"{what}: modality must be a string or a list of strings, got {value!r}")
+    out = tuple(m.strip() if isinstance(m, str) else m for m in items)
+    if not out or not all(isinstance(m, str) and m for m in out):
+        raise SpecError(f"{what}: modality must name one or more modalities ('image', 'text', ...), "
+                        f"got {value!r}")
+    return tuple(dict.fromkeys(out))
 
 
 def load_attribute(target: str | Callable, *, dist: str = "", what: str = "") -> Callable:
@@ -61,7 +80,7 @@ class Component:
     name: str
     dist: str
     factory: Callable | str
-    modality: str | None = None
+    modalities: tuple[str, ...] = ()  # encoders: what they read ("image", "text", ...)
     description: str = ""
 
     @property
@@ -75,15 +94,21 @@ class Component:
 
 @dataclass(frozen=True)
 class Family:
-    """A name prefix (``timm/``) whose members a single factory builds."""
+    """A name prefix (``timm/``) whose members a single factory builds.
+
+    ``modalities`` holds for every member unless ``modality_of(member, params)`` (a callable or lazy
+    string) says better for one member: it returns a modality or a list of them, or None when it
+    cannot tell.
+    """
 
     kind: str
     prefix: str
     dist: str
     factory: Callable | str
-    modality: str | None = None
+    modalities: tuple[str, ...] = ()
     description: str = ""
     members: Callable | str | None = None
+    modality_of: Callable | str | None = None
 
     @property
     def name(self) -> str:
@@ -104,9 +129,19 @@ class Resolved:
     kind: str
     name: str
     dist: str
-    modality: str | None
     target: Component | Family
     member: str | None = None
+
+    def modalities(self, params: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+        """What this encoder reads. A family member asks the family's ``modality_of`` resolver (given
+        the part's ``params`` from the spec, when known) and falls back to the family's modalities."""
+        target = self.target
+        if isinstance(target, Family) and target.modality_of is not None and self.member is not None:
+            resolve = load_attribute(target.modality_of, dist=self.dist, what=f"modality_of of {target.name}")
+            found = resolve(self.member, dict(params or {}))
+            if found:
+                return normalize_modalities(found, f"{target.name} modality_of({self.member!r})")
+        return target.modalities
 
     def factory(self) -> Callable:
         """The callable that takes the part's parameters (family members bound in)."""
@@ -128,7 +163,7 @@ class ModelEntry:
     """A named model: its normalised spec and where its weights are."""
 
     name: str
-    spec: dict
+    spec: Spec
     dist: str
     description: str = ""
     weights: dict = field(default_factory=dict)  # tag -> {"repo", "revision", "file", "sha256"}
@@ -148,22 +183,42 @@ class Problem:
     message: str
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One row of a listing: a part, a dataset, a family member, or a family shown as ``prefix*``."""
+
+    kind: str
+    name: str  # the bare name (``prefix*`` for a family)
+    shown: str  # the name to show: ``DIST:name`` when two distributions register ``name``
+    dist: str
+    modalities: tuple[str, ...]
+    description: str
+    family: bool  # a family shown whole, not one of its members
+
+
 class Registry:
-    """Every registered part, dataset, family and model, by kind and name."""
+    """Every registered part, dataset, family and model, by kind and name.
+
+    Plugins add to it through a :class:`~mmzoo.registrar.Registrar` (see :meth:`registrar` and :meth:`commit`); the
+    plugin loader records a distribution that failed with :meth:`mark_failed`.
+    """
 
     def __init__(self) -> None:
-        self.components: dict[str, dict[str, list[Component]]] = {k: {} for k in KINDS}
-        self.families: dict[str, list[Family]] = {k: [] for k in KINDS}
+        self.components: dict[str, dict[str, list[Component]]] = {k: {} for k in COMPONENT_KINDS}
+        self.families: dict[str, list[Family]] = {k: [] for k in COMPONENT_KINDS}
         self.models: dict[str, list[ModelEntry]] = {}
         self.problems: list[Problem] = []
-        self.failed_dists: dict[str, str] = {}  # dist -> why it was skipped
+        self._failed: dict[str, str] = {}  # dist -> why it was skipped
 
     # ----- registration ---------------------------------------------------------------------
     def registrar(self, dist: str) -> Registrar:
-        """A staging view for one distribution's hooks (see :class:`Registrar`)."""
-        return Registrar(self, dist)
+        """A staging view for one distribution's hooks (see :class:`~mmzoo.registrar.Registrar`)."""
+        from mmzoo.registrar import Registrar
 
-    def _commit(self, registrar: Registrar) -> None:
+        return Registrar(dist)
+
+    def commit(self, registrar: Registrar) -> None:
+        """Add everything ``registrar`` staged (call it once all of the distribution's hooks succeeded)."""
         for comp in registrar.staged_components:
             self.components[comp.kind].setdefault(comp.name, []).append(comp)
         for fam in registrar.staged_families:
@@ -171,6 +226,15 @@ class Registry:
         for entry in registrar.staged_models:
             self.models.setdefault(entry.name, []).append(entry)
         self.problems.extend(registrar.problems)
+
+    def mark_failed(self, dist: str, reason: str) -> None:
+        """Record that ``dist``'s plugin was skipped and why (misses and advice mention it)."""
+        self._failed[dist] = reason
+
+    @property
+    def failed_dists(self) -> dict[str, str]:
+        """Distribution -> why its plugin was skipped (a copy)."""
+        return dict(self._failed)
 
     # ----- lookup -----------------------------------------------------------------------------
     def dists(self) -> set[str]:
@@ -187,8 +251,8 @@ class Registry:
 
     def resolve(self, kind: str, name: str, *, where: str = "") -> Resolved:
         """Find what builds ``name`` as a ``kind``; every miss raises a message saying why."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        if kind not in COMPONENT_KINDS:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(COMPONENT_KINDS)}")
         at = f"{where}: " if where else ""
         if not isinstance(name, str) or not name:
             raise SpecError(f"{at}expected the name of a {kind}, got {name!r}")
@@ -198,7 +262,7 @@ class Registry:
             candidates = [c for c in candidates if normalize_dist(c.dist) == dist]
         if len(candidates) == 1:
             c = candidates[0]
-            return Resolved(kind, c.name, c.dist, c.modality, c)
+            return Resolved(kind, c.name, c.dist, c)
         if len(candidates) > 1:
             choices = ", ".join(f"'{c.qualified_name}'" for c in candidates)
             raise AmbiguousNameError(f"{at}{kind} '{bare}' is registered by {len(candidates)} "
@@ -206,8 +270,49 @@ class Registry:
         family = self._family_for(kind, bare, dist)
         if family is not None:
             member = bare[len(family.prefix):]
-            return Resolved(kind, bare, family.dist, family.modality, family, member=member)
+            return Resolved(kind, bare, family.dist, family, member=member)
         raise self._miss(kind, bare, dist, at)
+
+    def resolve_part(self, part: PartRef, *, where: str = "spec",
+                     requires: Mapping[str, str] | None = None) -> Resolved:
+        """Resolve a spec's part; when nothing provides it and ``requires`` (a saved model's
+        distribution -> version) explains why, the error says which distribution to install."""
+        try:
+            return self.resolve(part.kind, part.name, where=f"{where}.{part.path}.type")
+        except UnknownNameError as exc:
+            advice = self.requirement_advice(requires or {})
+            if not advice:
+                raise
+            raise MissingPluginError(f"{exc}. {advice}") from None
+
+    def requirement_advice(self, requires: Mapping[str, str]) -> str:
+        """What to do about a saved model's ``requires`` that this installation does not meet
+        (missing distributions, plugins that failed to load, other versions); "" when all are met."""
+        from importlib import metadata
+
+        failed = {normalize_dist(d) for d in self._failed}
+        missing, broken, other_version = [], [], []
+        for dist, version in requires.items():
+            try:
+                installed = metadata.version(dist)
+            except (metadata.PackageNotFoundError, ValueError):
+                missing.append((dist, version))
+                continue
+            if normalize_dist(dist) in failed:
+                broken.append(dist)
+            elif version not in (installed, "unknown"):
+                other_version.append((dist, version, installed))
+        if missing:
+            pins = " ".join(f"'{d}=={v}'" if v != "unknown" else d for d, v in missing)
+            listed = ", ".join(f"{d} {v}" for d, v in missing)
+            return (f"The model's config.json needs distribution(s) that are not installed: {listed}; "
+                    f"install with: pip install {pins}")
+        if broken:
+            return f"Installed plugin(s) {', '.join(broken)} failed to load; see 'mmzoo plugins'"
+        if other_version:
+            listed = ", ".join(f"{d}=={v} (installed: {i})" for d, v, i in other_version)
+            return f"The model was saved with {listed}; install those versions"
+        return ""
 
     def _family_for(self, kind: str, name: str, dist: str | None) -> Family | None:
         matches = [f for f in self.families[kind] if name.startswith(f.prefix) and len(name) > len(f.prefix)]
@@ -232,32 +337,43 @@ class Registry:
                 return MissingPluginError(f"{at}{kind} '{name}' is provided by the '{provider}' "
                                           f"distribution, which is not installed; install it with: "
                                           f"pip install {provider}")
-        others = [k for k in KINDS if k != kind and name in self.components[k]]
+        others = [k for k in COMPONENT_KINDS if k != kind and name in self.components[k]]
         if others:
             return UnknownNameError(f"{at}'{name}' is a {others[0]}, not a {kind}; "
                                     f"{kind}s are: {', '.join(self.names(kind)) or '(none)'}")
         hint = did_you_mean(name, self.names(kind))
         failed = ""
-        if self.failed_dists:
-            failed = (f" (plugins that failed to load: {', '.join(sorted(self.failed_dists))}; "
+        if self._failed:
+            failed = (f" (plugins that failed to load: {', '.join(sorted(self._failed))}; "
                       f"see 'mmzoo plugins')")
         return UnknownNameError(f"{at}unknown {kind} '{name}'.{hint}{failed} "
                                 f"List {kind}s with: mmzoo list --kind {kind}")
 
-    def component(self, kind: str, name: str) -> list[Component]:
-        return list(self.components[kind].get(name, []))
+    # ----- listing ----------------------------------------------------------------------------
+    def listing(self, kind: str, pattern: str = "*") -> list[Listed]:
+        """Every part (or dataset) of ``kind`` whose name matches ``pattern`` (fnmatch), sorted.
 
-    def names(self, kind: str, pattern: str = "*") -> list[str]:
-        """Sorted names of one kind; a family shows as ``prefix*`` unless ``pattern`` reaches into it."""
-        found = {n for n in self.components[kind] if fnmatch.fnmatchcase(n, pattern)}
+        A family shows as one ``prefix*`` row unless ``pattern`` reaches into it (``timm/vit*``):
+        then its members are listed (which may import the family's library); a family with no
+        matching member there is still shown whole.
+        """
+        rows = []
+        for name, comps in self.components[kind].items():
+            if fnmatch.fnmatchcase(name, pattern):
+                rows += [Listed(kind, name, c.qualified_name if len(comps) > 1 else name, c.dist, c.modalities,
+                                c.description, False) for c in comps]
         for fam in self.families[kind]:
             members = []
             if reaches_into(pattern, fam.prefix):
                 members = [n for n in fam.member_names() if fnmatch.fnmatchcase(n, pattern)]
-                found.update(members)
+                rows += [Listed(kind, n, n, fam.dist, fam.modalities, "", False) for n in members]
             if not members and (fnmatch.fnmatchcase(fam.name, pattern) or fnmatch.fnmatchcase(fam.prefix, pattern)):
-                found.add(fam.name)
-        return sorted(found)
+                rows.append(Listed(kind, fam.name, fam.name, fam.dist, fam.modalities, fam.description, True))
+        return sorted(rows, key=lambda r: r.shown)
+
+    def names(self, kind: str, pattern: str = "*") -> list[str]:
+        """Sorted names of one kind; a family shows as ``prefix*`` unless ``pattern`` reaches into it."""
+        return sorted({row.name for row in self.listing(kind, pattern)})
 
     def model_names(self, pattern: str = "*", *, pretrained: bool = False) -> list[str]:
         """Sorted model names; with ``pretrained`` only those with weights, as ``name.tag``."""
@@ -271,6 +387,17 @@ class Registry:
             elif fnmatch.fnmatchcase(name, pattern):
                 out.append(name)
         return sorted(set(out))
+
+    def has_model(self, name: str) -> bool:
+        """True when ``name`` (``name``, ``name.tag`` or ``DIST:name``) is a registered model, even
+        an ambiguous one."""
+        try:
+            self.model(name)
+        except AmbiguousNameError:
+            return True
+        except UnknownNameError:
+            return False
+        return True
 
     def model(self, name: str) -> tuple[ModelEntry, str | None]:
         """The entry for ``name`` or ``name.tag`` (and the tag asked for, if any)."""
@@ -311,111 +438,7 @@ def reaches_into(pattern: str, prefix: str) -> bool:
     return literal.startswith(prefix)
 
 
-class Registrar:
-    """What a plugin's hooks receive: ``add_*`` methods that stage entries for one distribution."""
-
-    def __init__(self, registry: Registry, dist: str) -> None:
-        self._registry = registry
-        self.dist = dist
-        self.staged_components: list[Component] = []
-        self.staged_families: list[Family] = []
-        self.staged_models: list[ModelEntry] = []
-        self.problems: list[Problem] = []
-
-    # parts ------------------------------------------------------------------------------------
-    def add_encoder(self, name: str, factory: Callable | str, *, modality: str, description: str = "") -> None:
-        """Register an encoder for one ``modality`` ("image", "text", "audio", ...)."""
-        if not isinstance(modality, str) or not modality:
-            raise SpecError(f"add_encoder('{name}'): modality must be a non-empty string, got {modality!r}")
-        self._add(Component("encoder", name, self.dist, factory, modality, description))
-
-    def add_fusion(self, name: str, factory: Callable | str, *, description: str = "") -> None:
-        """Register a fusion operator; its factory takes ``input_dims`` and parameters."""
-        self._add(Component("fusion", name, self.dist, factory, None, description))
-
-    def add_head(self, name: str, factory: Callable | str, *, description: str = "") -> None:
-        """Register a head; its factory takes ``input_dim`` and parameters."""
-        self._add(Component("head", name, self.dist, factory, None, description))
-
-    def add_dataset(self, name: str, factory: Callable | str, *, description: str = "") -> None:
-        """Register a dataset; its factory takes ``split`` and parameters."""
-        self._add(Component("dataset", name, self.dist, factory, None, description))
-
-    def add_family(self, kind: str, prefix: str, factory: Callable | str, *, modality: str | None = None,
-                   description: str = "", members: Callable | str | None = None) -> None:
-        """Register every name starting with ``prefix``; ``factory(member, **params)`` builds one."""
-        if kind not in KINDS:
-            raise SpecError(f"add_family('{prefix}'): unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-        if not isinstance(prefix, str) or not prefix or ":" in prefix:
-            raise SpecError(f"add_family: prefix must be a non-empty string without ':', got {prefix!r}")
-        if kind == "encoder" and not modality:
-            raise SpecError(f"add_family('{prefix}'): an encoder family needs a modality")
-        _check_factory(factory, f"add_family('{prefix}')")
-        if members is not None:
-            _check_factory(members, f"add_family('{prefix}', members=...)")
-        if any(f.kind == kind and f.prefix == prefix for f in self.staged_families):
-            raise SpecError(f"family '{prefix}*' is registered twice by {self.dist}")
-        self.staged_families.append(Family(kind, prefix, self.dist, factory, modality, description, members))
-
-    def _add(self, comp: Component) -> None:
-        what = f"add_{comp.kind}({comp.name!r})"
-        _check_name(comp.name, what)
-        _check_factory(comp.factory, what)
-        if any(c.kind == comp.kind and c.name == comp.name for c in self.staged_components):
-            raise SpecError(f"{comp.kind} '{comp.name}' is registered twice by {self.dist}")
-        self.staged_components.append(comp)
-
-    # models -----------------------------------------------------------------------------------
-    def add_model(self, name: str, spec: dict, *, where: str | None = None) -> None:
-        """Register a named model; a malformed spec is reported and skipped, not raised."""
-        from mmzoo.spec import parse_registry_entry
-
-        where = where or f"models.{name}"
-        try:
-            _check_name(name, f"add_model({name!r})")
-            if any(m.name == name for m in self.staged_models):
-                raise SpecError(f"{where}: model '{name}' is registered twice by {self.dist}")
-            entry = parse_registry_entry(name, spec, where=where)
-        except SpecError as exc:
-            self.problems.append(Problem(self.dist, where, str(exc)))
-            return
-        self.staged_models.append(ModelEntry(name=name, dist=self.dist, source=where, **entry))
-
-    def add_models_from_yaml(self, path: str | Path) -> None:
-        """Register every model of a ``registry.yaml``-style file (top-level ``models:``)."""
-        from mmzoo.spec import read_yaml
-
-        path = Path(path)
-        try:
-            data = read_yaml(path)
-            if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-                got = type(data).__name__ if not isinstance(data, dict) else "no 'models' mapping"
-                raise SpecError(f"{path}: expected a mapping with a top-level 'models:' mapping, got {got}")
-            extra = sorted(set(data) - {"models"})
-            if extra:
-                raise SpecError(f"{path}: unknown top-level key(s) {', '.join(extra)}; only 'models' is allowed")
-        except SpecError as exc:
-            self.problems.append(Problem(self.dist, str(path), str(exc)))
-            return
-        for name, spec in data["models"].items():
-            self.add_model(str(name), spec, where=f"{path.name}: models.{name}")
-
-
-def _check_name(name: object, what: str) -> None:
-    if not isinstance(name, str) or not name or ":" in name or any(ch.isspace() for ch in name):
-        raise SpecError(f"{what}: a name must be a non-empty string without ':' or spaces, got {name!r}")
-
-
-def _check_factory(factory: object, what: str) -> None:
-    if isinstance(factory, str):
-        module, sep, attr = factory.partition(":")
-        if not (module and sep and attr):
-            raise SpecError(f"{what}: a lazy factory must look like 'module.path:Attribute', got {factory!r}")
-    elif not callable(factory):
-        raise SpecError(f"{what}: factory must be callable or a 'module:Attribute' string, got {factory!r}")
-
-
-def iter_components(registry: Registry, kinds: Iterable[str] = KINDS) -> Iterable[Component | Family]:
+def iter_components(registry: Registry, kinds: Iterable[str] = COMPONENT_KINDS) -> Iterable[Component | Family]:
     """Every component and family of ``kinds``, for listings."""
     for kind in kinds:
         for comps in registry.components[kind].values():

@@ -1,105 +1,268 @@
 """Model specs: one schema for registry.yaml entries, training configs and the Hub's config.json.
 
-A spec is a mapping with ``encoders`` (batch key -> part), ``fusion`` and ``head``; a part is a
-mapping whose ``type`` names a registered part and whose other keys are its parameters (or just
-the type name as a string). Parsing checks structure only and never imports a part; parameter
-names and types are checked against the part's signature when it is built
-(:func:`check_params`). Every mistake is a :class:`~mmzoo.errors.SpecError` that says where.
+In YAML or JSON a spec is a mapping with ``encoders`` (batch key -> part), ``fusion`` and ``head``;
+a part is a mapping whose ``type`` names a registered part and whose other keys are its parameters
+(or just the type name as a string). :class:`Spec` is the same thing typed and frozen: every part
+is a :class:`PartRef` with its ``path`` (``encoders.image``, ``fusion``, ``head``), ``kind``,
+``name`` and ``params``, and :meth:`Spec.parts` walks them in build order.
+
+Parsing checks structure only and never imports a part; parameter names and types are checked
+against the part's signature when it is built (:func:`mmzoo.params.check_params`). Every mistake is
+a :class:`~mmzoo.errors.SpecError` that says where.
 """
 
 from __future__ import annotations
 
-import collections.abc
 import copy
-import inspect
 import re
 import types
-import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmzoo.errors import SpecError, did_you_mean
+from mmzoo.errors import MmzooError, SpecError, did_you_mean
 
-SPEC_KEYS = ("encoders", "fusion", "head")
+#: The kinds of part a model is made of, in build order. The registry adds ``dataset``.
+KINDS = ("encoder", "fusion", "head")
+#: The spec key that holds each kind's part(s).
+SECTIONS = {"encoder": "encoders", "fusion": "fusion", "head": "head"}
+#: Kinds with one part per batch key (``encoders: {image: ..., text: ...}``); the others have one part.
+KEYED_KINDS = frozenset({"encoder"})
+SPEC_KEYS = tuple(SECTIONS[kind] for kind in KINDS)
 ENTRY_KEYS = (*SPEC_KEYS, "description", "weights")
 WEIGHT_KEYS = ("repo", "revision", "file", "sha256")
 RESERVED_BATCH_KEYS = ("target",)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file with ``yaml.safe_load``; errors name the file, line and column."""
+def read_yaml(path: str | Path, *, error: type[MmzooError] = SpecError, what: str = "file") -> Any:
+    """Read a YAML file with ``yaml.safe_load`` (never anything that runs code).
+
+    Every problem raises ``error`` naming the file (and the line and column of a syntax error);
+    ``what`` is how the messages call the file (``"config file"``). Returns whatever the file holds.
+    """
     import yaml
 
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(f"{path}: no such file") from None
+        raise error(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read it ({exc})") from None
+        raise error(f"{path}: cannot read the {what} ({type(exc).__name__}: {exc})") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{path}{at}: invalid YAML: {problem}") from None
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        raise error(f"{path}{at}: invalid YAML: {problem}") from None
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
+    """How messages name the type of a value read from YAML or JSON."""
     return "null" if value is None else type(value).__name__
 
 
-def _check_keys(data: dict, allowed: tuple[str, ...], where: str) -> None:
+def check_keys(data: Mapping, allowed: tuple[str, ...], where: str) -> None:
+    """Raise a SpecError for the first key of ``data`` that is not ``allowed`` (with a close match)."""
     for key in data:
         if key not in allowed:
             hint = did_you_mean(str(key), allowed)
             raise SpecError(f"{where}.{key}: unknown key; expected one of {', '.join(allowed)}.{hint}")
 
 
-def parse_part(value: Any, where: str) -> dict:
-    """Normalise one part to ``{"type": name, **params}``."""
-    if isinstance(value, str):
-        value = {"type": value}
-    if not isinstance(value, dict):
-        raise SpecError(f"{where}: expected a mapping with a 'type' (or a part name), got {_type_name(value)}")
-    if "type" not in value:
-        raise SpecError(f"{where}: missing 'type' (the registered name of the part)")
-    if not isinstance(value["type"], str) or not value["type"].strip():
-        raise SpecError(f"{where}.type: expected a part name, got {value['type']!r}")
-    for key in value:
-        if not isinstance(key, str) or not key.isidentifier():
-            raise SpecError(f"{where}: parameter names must be identifiers, got {key!r}")
-    return copy.deepcopy(value)
+@dataclass(frozen=True, eq=True)
+class PartRef:
+    """One part of a spec: where it sits, what kind it is, which registered part and its parameters.
+
+    ``params`` is read-only; :meth:`to_dict` gives the ``{"type": name, **params}`` form (a copy).
+    """
+
+    path: str  # "encoders.image", "fusion", "head"
+    kind: str  # one of KINDS
+    name: str  # the registered part name (the spec's "type")
+    params: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", types.MappingProxyType(copy.deepcopy(dict(self.params))))
+
+    __hash__ = None  # parameters are mappings: a PartRef is compared, never hashed
+
+    @property
+    def key(self) -> str | None:
+        """The batch key of a keyed part (``image`` for ``encoders.image``); None for fusion and head."""
+        return self.path.split(".", 1)[1] if "." in self.path else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The part as the spec schema writes it: ``{"type": name, **params}``."""
+        return {"type": self.name, **copy.deepcopy(dict(self.params))}
+
+    def __repr__(self) -> str:
+        return f"PartRef({self.path!r}, kind={self.kind!r}, name={self.name!r}, params={dict(self.params)!r})"
+
+    @classmethod
+    def parse(cls, value: Any, *, path: str, kind: str, where: str) -> PartRef:
+        """A part from its schema form (``{"type": ..., **params}`` or a bare name); ``where`` locates errors."""
+        if isinstance(value, str):
+            value = {"type": value}
+        if not isinstance(value, Mapping):
+            raise SpecError(f"{where}: expected a mapping with a 'type' (or a part name), got {type_name(value)}")
+        if "type" not in value:
+            raise SpecError(f"{where}: missing 'type' (the registered name of the part)")
+        if not isinstance(value["type"], str) or not value["type"].strip():
+            raise SpecError(f"{where}.type: expected a part name, got {value['type']!r}")
+        for key in value:
+            if not isinstance(key, str) or not key.isidentifier():
+                raise SpecError(f"{where}: parameter names must be identifiers, got {key!r}")
+        return cls(path, kind, value["type"], {k: v for k, v in value.items() if k != "type"})
 
 
-def parse_spec(data: Any, where: str = "spec", *, allowed: tuple[str, ...] = SPEC_KEYS) -> dict:
-    """Check the structure of a spec and return it normalised (a new dict)."""
-    if not isinstance(data, dict):
-        raise SpecError(f"{where}: expected a mapping with encoders, fusion and head, got {_type_name(data)}")
-    _check_keys(data, allowed, where)
-    for key in SPEC_KEYS:
-        if key not in data:
-            raise SpecError(f"{where}: missing '{key}'")
-    encoders = data["encoders"]
-    if not isinstance(encoders, dict):
-        raise SpecError(f"{where}.encoders: expected a mapping of batch key -> encoder, got "
-                        f"{_type_name(encoders)}")
-    if not encoders:
-        raise SpecError(f"{where}.encoders: needs at least one encoder (batch key -> encoder)")
-    spec: dict = {"encoders": {}}
-    for key, part in encoders.items():
-        if not isinstance(key, str) or not key:
-            raise SpecError(f"{where}.encoders: batch keys must be non-empty strings, got {key!r}")
-        if key in RESERVED_BATCH_KEYS:
-            raise SpecError(f"{where}.encoders.{key}: '{key}' is reserved for labels; name the input otherwise")
-        spec["encoders"][key] = parse_part(part, f"{where}.encoders.{key}")
-    spec["fusion"] = parse_part(data["fusion"], f"{where}.fusion")
-    spec["head"] = parse_part(data["head"], f"{where}.head")
-    return spec
+@dataclass(frozen=True, eq=True)
+class Spec:
+    """A model's composition: its parts, typed and frozen. Build one with :meth:`from_dict`.
+
+    ``spec.encoders`` (batch key -> :class:`PartRef`), ``spec.fusion`` and ``spec.head`` name each
+    part; :meth:`parts` walks all of them in build order; :meth:`to_dict` gives the schema of
+    ``registry.yaml`` and ``config.json`` back.
+    """
+
+    part_refs: tuple[PartRef, ...]
+
+    __hash__ = None
+
+    # ----- reading ---------------------------------------------------------------------------
+    def parts(self, kind: str | None = None) -> tuple[PartRef, ...]:
+        """Every part in build order (encoders by batch key, then fusion, then head), or one kind's."""
+        return self.part_refs if kind is None else tuple(p for p in self.part_refs if p.kind == kind)
+
+    def part(self, path: str) -> PartRef:
+        """The part at ``path`` (``encoders.image``, ``fusion``, ``head``)."""
+        for ref in self.part_refs:
+            if ref.path == path:
+                return ref
+        raise SpecError(f"no part '{path}' in this spec; parts: {', '.join(self.paths())}."
+                        f"{did_you_mean(path, self.paths())}")
+
+    def paths(self) -> list[str]:
+        """The path of every part, in build order."""
+        return [ref.path for ref in self.part_refs]
+
+    @property
+    def encoders(self) -> dict[str, PartRef]:
+        """Batch key -> encoder part."""
+        return {ref.key: ref for ref in self.parts("encoder")}
+
+    @property
+    def fusion(self) -> PartRef:
+        return self.parts("fusion")[0]
+
+    @property
+    def head(self) -> PartRef:
+        return self.parts("head")[0]
+
+    def __iter__(self) -> Iterator[PartRef]:
+        return iter(self.part_refs)
+
+    # ----- the dict schema ---------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "spec", *, allowed: tuple[str, ...] = SPEC_KEYS) -> Spec:
+        """Check a spec in its schema form and return it typed. ``allowed``: the top-level keys
+        accepted (a registry entry also has ``description`` and ``weights``, ignored here)."""
+        if isinstance(data, Spec):
+            return data
+        if not isinstance(data, Mapping):
+            raise SpecError(f"{where}: expected a mapping with encoders, fusion and head, got {type_name(data)}")
+        check_keys(data, allowed, where)
+        for key in SPEC_KEYS:
+            if key not in data:
+                raise SpecError(f"{where}: missing '{key}'")
+        refs: list[PartRef] = []
+        for kind in KINDS:
+            section = SECTIONS[kind]
+            if kind not in KEYED_KINDS:
+                refs.append(PartRef.parse(data[section], path=section, kind=kind, where=f"{where}.{section}"))
+                continue
+            keyed = data[section]
+            if not isinstance(keyed, Mapping):
+                raise SpecError(f"{where}.{section}: expected a mapping of batch key -> {kind}, got "
+                                f"{type_name(keyed)}")
+            if not keyed:
+                raise SpecError(f"{where}.{section}: needs at least one {kind} (batch key -> {kind})")
+            for key, value in keyed.items():
+                if not isinstance(key, str) or not key or "." in key:
+                    raise SpecError(f"{where}.{section}: batch keys must be non-empty strings without '.', "
+                                    f"got {key!r}")
+                if key in RESERVED_BATCH_KEYS:
+                    raise SpecError(f"{where}.{section}.{key}: '{key}' is reserved for labels; name the input "
+                                    f"otherwise")
+                path = f"{section}.{key}"
+                refs.append(PartRef.parse(value, path=path, kind=kind, where=f"{where}.{path}"))
+        return cls(tuple(refs))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schema form: ``{"encoders": {key: {"type": ..., ...}}, "fusion": {...}, "head": {...}}``."""
+        out: dict[str, Any] = {}
+        for kind in KINDS:
+            section = SECTIONS[kind]
+            if kind in KEYED_KINDS:
+                out[section] = {ref.key: ref.to_dict() for ref in self.parts(kind)}
+            else:
+                out[section] = self.parts(kind)[0].to_dict()
+        return out
+
+    # ----- changing ----------------------------------------------------------------------------
+    def merge(self, overrides: Mapping[str, Any], where: str = "overrides") -> Spec:
+        """Apply ``encoders=``/``fusion=``/``head=`` overrides: parameters are merged into the part,
+        a changed ``type`` replaces it, a new batch key adds an encoder, ``None`` changes nothing."""
+        merged = self.to_dict()
+        for section, value in overrides.items():
+            if section not in SPEC_KEYS:
+                raise SpecError(f"{where}: unknown override '{section}'; expected one of "
+                                f"{', '.join(SPEC_KEYS)}.{did_you_mean(str(section), SPEC_KEYS)}")
+            if value is None:
+                continue
+            kind = next(k for k in KINDS if SECTIONS[k] == section)
+            if kind not in KEYED_KINDS:
+                merged[section] = _merge_part(merged[section], value, f"{where}.{section}")
+                continue
+            if not isinstance(value, Mapping):
+                raise SpecError(f"{where}.{section}: expected batch key -> part mapping, got {type_name(value)}")
+            for key, change in value.items():
+                merged[section][key] = _merge_part(merged[section].get(key), change, f"{where}.{section}.{key}")
+        return Spec.from_dict(merged, where)
+
+    def with_params(self, path: str, params: Mapping[str, Any]) -> Spec:
+        """This spec with ``params`` set on the part at ``path`` (others kept)."""
+        target = self.part(path)
+        updated = PartRef(target.path, target.kind, target.name, {**target.params, **params})
+        return Spec(tuple(updated if ref.path == path else ref for ref in self.part_refs))
+
+    def changes_from(self, before: Spec) -> dict[str, str]:
+        """Path -> what differs from ``before``, for each part whose type or parameters differ."""
+        previous = {ref.path: ref.to_dict() for ref in before}
+        changes = {}
+        for ref in self:
+            old, new = previous.get(ref.path, {}), ref.to_dict()
+            if old != new:
+                changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+                           if old.get(k) != new.get(k)]
+                changes[ref.path] = ", ".join(changed)
+        return changes
 
 
+def _merge_part(current: dict | None, change: Any, where: str) -> Any:
+    if isinstance(change, str):
+        change = {"type": change}
+    if not isinstance(change, Mapping):
+        raise SpecError(f"{where}: expected a mapping of parameters, got {type_name(change)}")
+    if current is None or ("type" in change and change["type"] != current.get("type")):
+        return copy.deepcopy(dict(change))
+    return {**current, **copy.deepcopy(dict(change))}
+
+
+# ----- registry entries ---------------------------------------------------------------------------
 def parse_weights(data: Any, where: str) -> dict[str, dict]:
     """Normalise ``weights:`` to ``{tag: {"repo", "revision", "file", "sha256"}}``.
 
@@ -108,7 +271,7 @@ def parse_weights(data: Any, where: str) -> dict[str, dict]:
     """
     if not isinstance(data, dict) or not data:
         raise SpecError(f"{where}: expected a mapping like {{repo: org/name, revision: <sha>}} "
-                        f"or tag -> such a mapping, got {_type_name(data)}")
+                        f"or tag -> such a mapping, got {type_name(data)}")
     tagged = {"default": data} if "repo" in data else data
     out = {}
     for tag, ref in tagged.items():
@@ -116,8 +279,8 @@ def parse_weights(data: Any, where: str) -> dict[str, dict]:
         if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", tag):
             raise SpecError(f"{where}: weight tags must be words like 'in1k', got {tag!r}")
         if not isinstance(ref, dict):
-            raise SpecError(f"{at}: expected a mapping with repo, revision, file, sha256, got {_type_name(ref)}")
-        _check_keys(ref, WEIGHT_KEYS, at)
+            raise SpecError(f"{at}: expected a mapping with repo, revision, file, sha256, got {type_name(ref)}")
+        check_keys(ref, WEIGHT_KEYS, at)
         if not isinstance(ref.get("repo"), str) or ref["repo"].count("/") != 1:
             raise SpecError(f"{at}.repo: expected a Hub repo id like 'org/name', got {ref.get('repo')!r}")
         for key in ("revision", "file"):
@@ -131,125 +294,10 @@ def parse_weights(data: Any, where: str) -> dict[str, dict]:
 
 
 def parse_registry_entry(name: str, data: Any, where: str) -> dict:
-    """Check one ``models.<name>`` entry; returns the fields of a ``ModelEntry``."""
-    spec = parse_spec(data, where, allowed=ENTRY_KEYS)
+    """Check one ``models.<name>`` entry; returns the fields of a ``ModelEntry`` (``spec`` typed)."""
+    spec = Spec.from_dict(data, where, allowed=ENTRY_KEYS)
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise SpecError(f"{where}.description: expected a string, got {_type_name(description)}")
+        raise SpecError(f"{where}.description: expected a string, got {type_name(description)}")
     weights = parse_weights(data["weights"], f"{where}.weights") if data.get("weights") is not None else {}
     return {"spec": spec, "description": description, "weights": weights}
-
-
-def merge_overrides(spec: dict, overrides: dict, where: str = "overrides") -> dict:
-    """Apply ``encoders=``/``fusion=``/``head=`` overrides; a changed ``type`` replaces the part."""
-    merged = copy.deepcopy(spec)
-    for key, value in overrides.items():
-        if key not in SPEC_KEYS:
-            raise SpecError(f"{where}: unknown override '{key}'; expected one of "
-                            f"{', '.join(SPEC_KEYS)}.{did_you_mean(key, SPEC_KEYS)}")
-        if value is None:
-            continue
-        if key == "encoders":
-            if not isinstance(value, dict):
-                raise SpecError(f"{where}.encoders: expected batch key -> part mapping, got {_type_name(value)}")
-            for enc_key, part in value.items():
-                current = merged["encoders"].get(enc_key)
-                merged["encoders"][enc_key] = _merge_part(current, part, f"{where}.encoders.{enc_key}")
-        else:
-            merged[key] = _merge_part(merged[key], value, f"{where}.{key}")
-    return parse_spec(merged, where)
-
-
-def _merge_part(current: dict | None, change: Any, where: str) -> dict:
-    if isinstance(change, str):
-        change = {"type": change}
-    if not isinstance(change, dict):
-        raise SpecError(f"{where}: expected a mapping of parameters, got {_type_name(change)}")
-    if current is None or ("type" in change and change["type"] != current.get("type")):
-        return parse_part(change, where)
-    return {**current, **copy.deepcopy(change)}
-
-
-# ----- parameter checks against a part's signature ------------------------------------------
-def check_params(factory: Any, params: dict, where: str, *, leading: int = 0) -> None:
-    """Check ``params`` against ``factory``'s signature: unknown, missing and mistyped values.
-
-    ``leading`` positional arguments (a fusion's ``input_dims``, a head's ``input_dim``) are
-    supplied by the builder and not checked.
-    """
-    target = getattr(factory, "__wrapped__", factory)
-    try:
-        sig = inspect.signature(target)
-    except (TypeError, ValueError):
-        return
-    leading += 1 if getattr(factory, "__mmzoo_family_member__", False) else 0
-    accepts = list(sig.parameters.values())[leading:]
-    names = {p.name: p for p in accepts if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-    takes_any = any(p.kind == p.VAR_KEYWORD for p in accepts)
-    hints = _type_hints(target)
-    for key, value in params.items():
-        if key not in names:
-            if takes_any:
-                continue
-            choices = list(names)
-            raise SpecError(f"{where}.{key}: unknown parameter; {_callable_name(target)} accepts "
-                            f"{', '.join(choices) or 'no parameters'}.{did_you_mean(key, choices)}")
-        expected = hints.get(key)
-        if expected is not None and not _matches(value, expected):
-            raise SpecError(f"{where}.{key}: expected {_describe(expected)}, got {value!r}")
-    for name, param in names.items():
-        if name in params:
-            continue
-        if param.default is inspect.Parameter.empty and param.kind != param.POSITIONAL_ONLY:
-            raise SpecError(f"{where}.{name}: required parameter missing for {_callable_name(target)}")
-
-
-def _callable_name(obj: Any) -> str:
-    return getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
-
-
-def _type_hints(obj: Any) -> dict:
-    fn = obj.__init__ if inspect.isclass(obj) else obj
-    try:
-        return typing.get_type_hints(fn)
-    except Exception:  # annotations naming types we cannot resolve are simply not checked
-        return {}
-
-
-def _matches(value: Any, expected: Any) -> bool:
-    if expected is Any or expected is inspect.Parameter.empty:
-        return True
-    origin = typing.get_origin(expected)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(expected))
-    if origin is typing.Literal:
-        return value in typing.get_args(expected)
-    if expected is type(None):
-        return value is None
-    base = origin or expected
-    if base is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if base is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if base in (list, tuple, collections.abc.Sequence):
-        return isinstance(value, (list, tuple))
-    if base in (dict, collections.abc.Mapping):
-        return isinstance(value, dict)
-    if isinstance(base, type):
-        try:
-            return isinstance(value, base)
-        except TypeError:
-            return True
-    return True
-
-
-def _describe(expected: Any) -> str:
-    origin = typing.get_origin(expected)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(expected))
-    if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(expected))
-    if expected is type(None):
-        return "null"
-    base = origin or expected
-    return getattr(base, "__name__", str(base))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +12,8 @@ import torch
 from torch import nn
 
 from mmzoo.errors import WeightsError
-
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+from mmzoo.saved import is_pickle
+from mmzoo.tensorfile import read_layout
 
 
 @dataclass
@@ -67,24 +68,65 @@ def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, str]
 
 
 def read_weights(path: str | Path, *, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
-    """Read a weights file: safetensors; a pickle checkpoint only with ``allow_pickle=True``."""
+    """Read a weights file: safetensors; a pickle checkpoint only with ``allow_pickle=True``.
+
+    Every tensor is allocated by torch (so it is aligned as torch aligns its own memory, and a
+    kernel takes the same path on it as on the tensors of the model that saved it) and read from the
+    file straight into place: the peak is the size of the weights, not twice it.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
-    if path.suffix in PICKLE_SUFFIXES:
+    if is_pickle(path.name):
         if not allow_pickle:
             raise WeightsError(f"{path.name} is a pickle checkpoint, which can run code when loaded; mmzoo "
                                f"reads safetensors only. Convert it to safetensors, or pass allow_pickle=True "
                                f"if you trust its source")
         return torch.load(path, map_location="cpu", weights_only=True)
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    layout = read_layout(path)
+    state: dict[str, torch.Tensor] = {}
+    try:
+        with open(path, "rb", buffering=0) as f:
+            for entry in layout:
+                dtype = _DTYPES.get(entry.dtype)
+                if dtype is None or sys.byteorder != "little":
+                    state[entry.name] = _read_with_safetensors(path, entry.name)
+                    continue
+                tensor = torch.empty(entry.shape, dtype=dtype)
+                if tensor.numel():
+                    f.seek(entry.start)
+                    _read_into(f, memoryview(tensor.reshape(-1).view(torch.uint8).numpy()), path)
+                state[entry.name] = tensor
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from None
+    return state
+
+
+# safetensors dtype -> torch dtype, for the dtypes read here directly (the rest go through safetensors)
+_DTYPES = {"BOOL": torch.bool, "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16, "F16": torch.float16,
+           "BF16": torch.bfloat16, "I32": torch.int32, "F32": torch.float32, "F64": torch.float64,
+           "I64": torch.int64}
+
+
+def _read_into(f, buffer: memoryview, path: Path) -> None:
+    done = 0
+    while done < len(buffer):
+        got = f.readinto(buffer[done:])
+        if not got:
+            raise WeightsError(f"{path}: the file ended early; it is truncated — save or download it again")
+        done += got
+
+
+def _read_with_safetensors(path: Path, name: str) -> torch.Tensor:
+    """One tensor through the safetensors library (dtypes not read directly, big-endian hosts),
+    copied into memory torch allocated."""
+    from safetensors import SafetensorError, safe_open
 
     try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"{path}: not a readable safetensors file ({exc}); the file is truncated or "
-                           f"corrupted — download or save it again") from None
+        with safe_open(str(path), framework="pt") as f:
+            return f.get_tensor(name).clone()
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
+        raise WeightsError(f"{path}: cannot read tensor '{name}' ({exc})") from None
 
 
 # In-place methods that change a tensor's shape or autograd flags: these must still run on meta.
@@ -219,11 +261,9 @@ def _retie(model: nn.Module, groups: list[list[str]], loaded: Collection[str]) -
                 setattr(model.get_submodule(owner) if owner else model, attr, param)
 
 
-def _replace_part(model, part_name: str, fresh: nn.Module) -> None:
-    if part_name.startswith("encoders."):
-        model.encoders[part_name.split(".", 1)[1]] = fresh
-    else:
-        setattr(model, part_name, fresh)
+def _replace_part(model, path: str, fresh: nn.Module) -> None:
+    owner, _, attr = path.rpartition(".")
+    setattr(model.get_submodule(owner) if owner else model, attr, fresh)
 
 
 def _describe_problem(found, missing, mismatched, unexpected) -> str:

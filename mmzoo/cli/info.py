@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 HELP = "describe a model (spec, parameters per part, providing distributions, weights) or a part"
 
@@ -15,40 +14,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def model_info(name: str) -> dict:
-    """Spec, per-part parameter counts and providers of a registry model or saved model directory."""
+    """Spec, per-part parameter counts and providers of a registry model, a saved model directory
+    (``local-dir:`` or a path) or a published one (``hf-hub:``); for saved ones also their labels,
+    metrics and datasets (from ``config.json``)."""
     from mmzoo.builder import build_model
     from mmzoo.plugins import get_registry
-    from mmzoo.spec import parse_spec
+    from mmzoo.sources import parse_source
     from mmzoo.weights import skip_init
 
     registry = get_registry()
-    path = Path(name)
-    if name.startswith("hf-hub:"):
-        from mmzoo.hub import download_model_dir, parse_hub_id
+    source = parse_source(name, registry)
+    info: dict = {"name": name, "description": "", "weights": {}}
+    if source.kind in ("hf-hub", "local-dir"):
+        from mmzoo.saved import read_model_dir
 
-        path = download_model_dir(*parse_hub_id(name))
-    if (path / "config.json").is_file():
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        spec, where, weights, description = parse_spec(config.get("spec"), f"{path}/config.json"), str(path), {}, ""
+        directory = source.target
+        if source.kind == "hf-hub":
+            from mmzoo.hub.download import download_model_dir, parse_hub_id
+
+            directory = download_model_dir(*parse_hub_id(name))
+        saved = read_model_dir(directory, source=name)
+        spec, where, requires = saved.spec, f"{name}: config.json spec", saved.requires
+        info.update({"labels": list(saved.labels) if saved.labels else None, "metrics": saved.metrics,
+                     "datasets": list(saved.datasets)})
     else:
         entry, _ = registry.model(name)
-        spec, where, weights, description = entry.spec, f"models.{entry.name}", entry.weights, entry.description
+        spec, where, requires = entry.spec, f"models.{entry.name}", None
+        info.update({"description": entry.description, "weights": entry.weights})
     with skip_init():  # parameters on the meta device: counted, never allocated
-        model = build_model(spec, registry=registry, where=where, for_weights=True)
+        model = build_model(spec, registry=registry, where=where, for_weights=True, requires=requires)
     parts = []
-    for part, module in model.part_modules().items():
-        part_spec = spec["encoders"][part.split(".", 1)[1]] if part.startswith("encoders.") else spec[part]
-        resolved = registry.resolve(_kind(part), part_spec["type"])
+    for ref in model.typed_spec.parts():
+        module = model.get_submodule(ref.path)
+        resolved = registry.resolve(ref.kind, ref.name)
         params = sum(p.numel() for p in module.parameters())
         trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-        parts.append({"part": part, "type": part_spec["type"], "dist": resolved.dist, "parameters": params,
+        parts.append({"part": ref.path, "type": ref.name, "dist": resolved.dist, "parameters": params,
                       "trainable": trainable, "output_dim": getattr(module, "output_dim", None)})
-    return {"name": name, "description": description, "spec": spec, "parts": parts,
-            "parameters": sum(p["parameters"] for p in parts), "requires": model.requires, "weights": weights}
-
-
-def _kind(part: str) -> str:
-    return "encoder" if part.startswith("encoders.") else part
+    return {**info, "spec": spec.to_dict(), "parts": parts, "parameters": sum(p["parameters"] for p in parts),
+            "requires": model.requires}
 
 
 def part_info(name: str) -> dict | None:
@@ -57,10 +61,10 @@ def part_info(name: str) -> dict | None:
 
     from mmzoo.errors import UnknownNameError
     from mmzoo.plugins import get_registry
-    from mmzoo.registry import KINDS
+    from mmzoo.registry import COMPONENT_KINDS
 
     registry = get_registry()
-    for kind in KINDS:
+    for kind in COMPONENT_KINDS:
         try:
             resolved = registry.resolve(kind, name)
         except UnknownNameError:
@@ -70,16 +74,18 @@ def part_info(name: str) -> dict | None:
             signature = str(inspect.signature(getattr(factory, "__wrapped__", factory)))
         except (TypeError, ValueError):
             signature = "(...)"
-        return {"name": name, "kind": kind, "dist": resolved.dist, "modality": resolved.modality,
+        modality = "|".join(resolved.modalities()) or None
+        return {"name": name, "kind": kind, "dist": resolved.dist, "modality": modality,
                 "description": resolved.target.description, "signature": signature}
     return None
 
 
 def run(args: argparse.Namespace) -> int:
     from mmzoo.plugins import get_registry
+    from mmzoo.sources import parse_source
 
-    if (args.name not in get_registry().models and not args.name.startswith("hf-hub:")
-            and not Path(args.name, "config.json").is_file()):
+    registry = get_registry()
+    if parse_source(args.name, registry).kind == "registry" and not registry.has_model(args.name):
         found = part_info(args.name)
         if found is not None:
             print(json.dumps(found, indent=2) if args.json else
@@ -98,9 +104,15 @@ def run(args: argparse.Namespace) -> int:
         frozen = f"  ({p['parameters'] - p['trainable']:,} frozen)" if p["trainable"] < p["parameters"] else ""
         print(f"  {p['part']:<{width}}  {p['type']:<28} {p['parameters']:>12,} params{out}  from {p['dist']}{frozen}")
     print("  requires: " + ", ".join(f"{d} {v}" for d, v in info["requires"].items()))
+    if info.get("labels"):
+        print(f"  labels: {len(info['labels'])} classes ({', '.join(info['labels'][:10])}"
+              f"{', ...' if len(info['labels']) > 10 else ''})")
+    if info.get("metrics"):
+        on = f" on {', '.join(info['datasets'])}" if info.get("datasets") else ""
+        print(f"  metrics{on}: " + ", ".join(f"{k}={v:.4g}" for k, v in info["metrics"].items()))
     for tag, ref in info["weights"].items():
         pin = f"@{ref['revision']}" if ref.get("revision") else ""
         print(f"  weights[{tag}]: hf-hub:{ref['repo']}{pin}/{ref['file']}")
-    if not info["weights"]:
+    if not info["weights"] and "metrics" not in info:
         print("  weights: none published (build with pretrained=False and train it)")
     return 0

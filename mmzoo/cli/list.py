@@ -6,20 +6,21 @@ import argparse
 import json
 
 HELP = "list parts, datasets and models (PATTERN is a glob such as 'gated*' or 'timm/vit*')"
-KIND_CHOICES = ("encoder", "fusion", "head", "dataset", "model")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mmzoo.registry import COMPONENT_KINDS  # here: `mmzoo --help` imports this module without calling this
+
     parser.add_argument("pattern", nargs="?", default="*", help="glob over names (default: everything)")
-    parser.add_argument("--kind", choices=KIND_CHOICES, help="only this kind")
+    parser.add_argument("--kind", choices=(*COMPONENT_KINDS, "model"), help="only this kind")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
     from mmzoo.listing import component_rows, model_rows
-    from mmzoo.registry import KINDS
+    from mmzoo.registry import COMPONENT_KINDS
 
-    kinds = [args.kind] if args.kind else [*KINDS, "model"]
+    kinds = [args.kind] if args.kind else [*COMPONENT_KINDS, "model"]
     sections = {k: (model_rows(args.pattern) if k == "model" else component_rows(k, args.pattern)) for k in kinds}
     if args.json:
         print(json.dumps([row for rows in sections.values() for row in rows], indent=2))

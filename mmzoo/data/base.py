@@ -1,9 +1,8 @@
-"""Pieces every mmzoo dataset shares: the indexable base class, split resolution and param checks."""
+"""Pieces every mmzoo dataset shares: the indexable base class, split resolution and checked factories."""
 
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -11,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from mmzoo.errors import DatasetError, did_you_mean
+from mmzoo.params import check_params
 
-STANDARD_SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 
@@ -138,27 +137,20 @@ def check_limit(dataset: str, limit: object) -> int | None:
 
 
 def dataset_factory(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Wrap a dataset class or function so that unknown parameters raise a DatasetError.
+    """Wrap a dataset class or function so that its parameters are checked before it runs.
 
-    The wrapped factory is called as ``factory(split="train", **params)``; a parameter the factory does
-    not take is reported with the accepted ones and a close match.
+    The wrapped factory is called as ``factory(split="train", **params)``. Its parameters go through
+    the same checker as ``mmzoo.create_dataset`` (:func:`mmzoo.params.check_params`): an unknown,
+    missing or mistyped parameter is a :class:`~mmzoo.errors.SpecError` (with the accepted
+    parameters and a close match), however the factory is called.
     """
 
     def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
-        target = factory.__init__ if inspect.isclass(factory) else factory
-        accepted = [p for p in inspect.signature(target).parameters if p not in ("self", "split")]
-
         @functools.wraps(factory, updated=())
         def make(split: str = "train", **params: Any) -> Any:
-            for key in params:
-                if key not in accepted:
-                    raise DatasetError(
-                        f"{name}: unknown parameter '{key}'; accepted parameters: "
-                        f"{', '.join(accepted)}.{did_you_mean(key, accepted)}"
-                    )
+            check_params(factory, {"split": split, **params}, name)
             return factory(split, **params)
 
-        make.accepted_params = tuple(accepted)  # type: ignore[attr-defined]
         return make
 
     return wrap

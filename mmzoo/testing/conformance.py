@@ -53,14 +53,16 @@ Factory = Callable[..., nn.Module] | str
 
 # ---- building ---------------------------------------------------------------------------------------
 def _resolve(kind: str, factory: Factory) -> tuple[Callable[..., nn.Module], str, str | None]:
-    """Return ``(callable, label, registered modality)`` for a callable or a registered name."""
+    """Return ``(callable, label, registered modality)`` for a callable or a registered name (the
+    modality only when the registry names exactly one)."""
     if not isinstance(factory, str):
         assert callable(factory), f"factory must be callable or a registered {kind} name, got {factory!r}"
         return factory, getattr(factory, "__name__", repr(factory)), None
     from mmzoo.plugins import get_registry
 
     resolved = get_registry().resolve(kind, factory)
-    return resolved.factory(), f"{kind} {factory!r}", resolved.modality
+    modalities = resolved.modalities()
+    return resolved.factory(), f"{kind} {factory!r}", modalities[0] if len(modalities) == 1 else None
 
 
 def _build(
@@ -145,7 +147,7 @@ def check_encoder(
         f"{label}: encoders need a preprocess(examples) method"
     )
     if examples is None:
-        # the encoder knows its own modality best (a family like hf/ registers "text|audio")
+        # the encoder knows its own modality best (a family like hf/ registers text and audio)
         modality = modality or getattr(encoder, "modality", None) or registered
         assert modality, f"{label}: pass examples= or modality= so the kit knows what raw inputs to give"
         in_dim = getattr(encoder, "in_dim", None) or getattr(encoder, "input_dim", None)

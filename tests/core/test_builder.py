@@ -136,11 +136,26 @@ def test_pickle_only_directory_is_refused_unless_opted_in(base, tmp_path):
     assert torch.equal(loaded.head.fc.weight, model.head.fc.weight)
 
 
+def test_pickle_named_model_pkl_loads_when_opted_in(base, tmp_path):
+    """Regression: the directory loader knew .bin/.pt/.pth/.ckpt but not .pkl, so a directory with
+    config.json and model.pkl loaded with allow_pickle=True failed with "no model.safetensors"."""
+    model = mmzoo.create_model(SPEC).eval()
+    model.save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").unlink()
+    torch.save(model.state_dict(), tmp_path / "m" / "model.pkl")
+    with pytest.raises(WeightsError, match=r"only pickle weights \(model.pkl\).*allow_pickle=True"):
+        mmzoo.create_model(tmp_path / "m")
+    loaded = mmzoo.create_model(tmp_path / "m", allow_pickle=True).eval()
+    assert loaded.load_report.complete
+    batch = model.preprocess(EXAMPLES)
+    assert torch.equal(loaded(batch).outputs, model(batch).outputs)
+
+
 def test_corrupted_or_truncated_safetensors_is_a_clear_error(base, tmp_path):
     mmzoo.create_model(SPEC).save_pretrained(tmp_path / "m")
     weights = tmp_path / "m" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-20])
-    with pytest.raises(WeightsError, match="model.safetensors: not a readable safetensors file.*truncated or corrupt"):
+    with pytest.raises(WeightsError, match="model.safetensors is not a valid safetensors file.*truncated or corrupt"):
         mmzoo.create_model(tmp_path / "m")
 
 
@@ -150,7 +165,7 @@ def test_directory_and_path_mistakes(base, tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(SpecError, match="config.json: not valid JSON"):
         mmzoo.create_model(tmp_path)
-    with pytest.raises(SpecError, match="missing.yaml: no such file"):
+    with pytest.raises(SpecError, match="missing.yaml: spec file not found"):
         mmzoo.create_model(tmp_path / "missing.yaml")
     with pytest.raises(MmzooError, match="unknown model 'nope'"):
         mmzoo.create_model("nope")
@@ -193,7 +208,7 @@ def test_missing_distribution_from_config_is_named_with_version(base, tmp_path):
 def test_loading_a_saved_model_initialises_nothing(tmp_path):
     """Parameters are built on meta and filled from the file: no initialiser runs (they would pull in
     torch's decompositions, seconds of imports) and no random numbers are drawn."""
-    from tests.conftest import run_python
+    from tests.support import run_python
 
     spec = {"encoders": {"image": {"type": "cnn", "in_channels": 1, "image_size": 28},
                          "text": {"type": "byte-gru"}},

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from mmzoo.cli import main
-from tests.conftest import run_cli, run_python, write_distribution
 from tests.core.plugin_sources import BASE_PARTS, BASE_PLUGIN
+from tests.support import run_cli, run_python, write_distribution
 
 
 def test_list_shows_every_kind_with_its_distribution(capsys):

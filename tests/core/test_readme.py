@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 
 def test_readme_tour_runs(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import mmzoo
 from mmzoo.errors import MmzooError, SpecError
-from mmzoo.spec import merge_overrides, parse_registry_entry, parse_spec, parse_weights, read_yaml
+from mmzoo.spec import PartRef, Spec, parse_registry_entry, parse_weights, read_yaml
 from tests.core.plugin_sources import install_base
 
 GOOD = {"encoders": {"v": {"type": "fixture-vector", "in_dim": 3}},
@@ -24,6 +24,7 @@ GOOD = {"encoders": {"v": {"type": "fixture-vector", "in_dim": 3}},
     ({**GOOD, "encoders": {}}, "spec.encoders: needs at least one encoder"),
     ({**GOOD, "encoders": ["cnn"]}, "spec.encoders: expected a mapping of batch key -> encoder, got list"),
     ({**GOOD, "encoders": {"target": "x"}}, "spec.encoders.target: 'target' is reserved"),
+    ({**GOOD, "encoders": {"a.b": "x"}}, "spec.encoders: batch keys must be non-empty strings without '.'"),
     ({**GOOD, "fusion": {"dim": 3}}, "spec.fusion: missing 'type'"),
     ({**GOOD, "head": {"type": 3}}, "spec.head.type: expected a part name, got 3"),
     ({**GOOD, "head": 7}, "spec.head: expected a mapping with a 'type' (or a part name), got int"),
@@ -31,13 +32,39 @@ GOOD = {"encoders": {"v": {"type": "fixture-vector", "in_dim": 3}},
 ])
 def test_structural_mistakes_are_located(data, message):
     with pytest.raises(SpecError) as err:
-        parse_spec(data)
+        Spec.from_dict(data)
     assert message in str(err.value)
 
 
 def test_part_shorthand_and_normalisation():
-    spec = parse_spec({**GOOD, "fusion": "fixture-concat"})
-    assert spec["fusion"] == {"type": "fixture-concat"}
+    spec = Spec.from_dict({**GOOD, "fusion": "fixture-concat"})
+    assert spec.to_dict()["fusion"] == {"type": "fixture-concat"}
+
+
+def test_spec_parts_are_typed_walked_in_build_order_and_round_trip():
+    data = {"encoders": {"v": {"type": "fixture-vector", "in_dim": 3}, "w": "fixture-vector"},
+            "fusion": {"type": "fixture-concat", "dim": 4}, "head": {"type": "fixture-classify", "num_classes": 2}}
+    spec = Spec.from_dict(data)
+    assert [(p.path, p.kind, p.name) for p in spec.parts()] == [
+        ("encoders.v", "encoder", "fixture-vector"), ("encoders.w", "encoder", "fixture-vector"),
+        ("fusion", "fusion", "fixture-concat"), ("head", "head", "fixture-classify")]
+    assert spec.encoders["v"] == PartRef("encoders.v", "encoder", "fixture-vector", {"in_dim": 3})
+    assert spec.encoders["v"].key == "v" and spec.head.key is None
+    assert spec.part("head").params["num_classes"] == 2 and [p.path for p in spec.parts("fusion")] == ["fusion"]
+    assert spec.to_dict() == {**data, "encoders": {**data["encoders"], "w": {"type": "fixture-vector"}}}
+    assert Spec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(TypeError):  # frozen: parameters cannot be changed in place
+        spec.head.params["num_classes"] = 3
+    with pytest.raises(SpecError, match="no part 'haed'.*Did you mean 'head'"):
+        spec.part("haed")
+
+
+def test_spec_changes_are_new_specs():
+    spec = Spec.from_dict(GOOD)
+    pinned = spec.with_params("encoders.v", {"revision": "abc"})
+    assert pinned.encoders["v"].params == {"in_dim": 3, "revision": "abc"} and "revision" not in spec.to_dict()
+    assert pinned.changes_from(spec) == {"encoders.v": "revision: None -> 'abc'"}
+    assert spec.changes_from(spec) == {}
 
 
 @pytest.mark.parametrize("weights, message", [
@@ -89,8 +116,18 @@ def test_read_yaml_reports_file_line_and_column(tmp_path):
     path.write_text("encoders:\n  image: {type: cnn\nfusion: x\n")
     with pytest.raises(SpecError, match=r"bad\.yaml:\d+:\d+: invalid YAML"):
         read_yaml(path)
-    with pytest.raises(SpecError, match="no such file"):
+    with pytest.raises(SpecError, match="missing.yaml: file not found"):
         read_yaml(tmp_path / "missing.yaml")
+
+
+def test_read_yaml_raises_the_callers_error_type(tmp_path):
+    from mmzoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="run.yaml: config file not found"):
+        read_yaml(tmp_path / "run.yaml", error=ConfigError, what="config file")
+    (tmp_path / "bad.yaml").write_text("a: [1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:2:1: invalid YAML"):
+        read_yaml(tmp_path / "bad.yaml", error=ConfigError)
 
 
 def test_yaml_is_read_safely(tmp_path):
@@ -101,12 +138,14 @@ def test_yaml_is_read_safely(tmp_path):
 
 
 def test_overrides_merge_and_type_change_replaces_part():
-    spec = parse_spec(GOOD)
-    merged = merge_overrides(spec, {"head": {"num_classes": 5}, "fusion": {"type": "other"}})
+    spec = Spec.from_dict(GOOD)
+    merged = spec.merge({"head": {"num_classes": 5}, "fusion": {"type": "other"}}).to_dict()
     assert merged["head"] == {"type": "fixture-classify", "num_classes": 5}
     assert merged["fusion"] == {"type": "other"}
+    added = spec.merge({"encoders": {"u": "fixture-vector"}})
+    assert added.paths() == ["encoders.v", "encoders.u", "fusion", "head"]
     with pytest.raises(SpecError, match="unknown override 'haed'.*Did you mean 'head'"):
-        merge_overrides(spec, {"haed": {}})
+        spec.merge({"haed": {}})
 
 
 # ----- property: whatever the input, the validator raises only SpecError ------------------------
@@ -128,7 +167,7 @@ def test_validator_raises_only_spec_errors(data):
     except SpecError as exc:
         assert str(exc).startswith("models.m")
     try:
-        merge_overrides(parse_spec(GOOD), {"head": data})
+        Spec.from_dict(GOOD).merge({"head": data})
     except SpecError:
         pass
 

@@ -31,5 +31,5 @@ def test_every_registry_model_builds(name):
     with skip_init():  # parameters on the meta device: nothing allocated
         model = build_model(entry.spec, name=name, where=f"models.{name}", for_weights=True)
     assert model.part_parameters()["head"] > 0
-    assert set(model.encoders) == set(entry.spec["encoders"])
+    assert set(model.encoders) == set(entry.spec.encoders)
     assert all(d != "unknown" for d in model.requires.values())

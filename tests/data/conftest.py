@@ -1,11 +1,8 @@
-"""Fixtures for dataset tests: an isolated mmzoo cache, and a small speech bank to keep tests fast."""
+"""Fixtures for dataset tests: an isolated mmzoo cache (the small speech bank is in tests.data.support)."""
 
 from __future__ import annotations
 
 import pytest
-
-# A bank of 2 voices x 2 rates x 1 pitch x 10 words: synthesized in well under a second.
-SMALL_BANK = {"voices": ["en+m1", "en-us+f3"], "rates": [150, 220], "pitches": [50]}
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ from mmzoo.data import avdigits
 from mmzoo.data.avdigits import av_digits
 from mmzoo.data.mnist import load_mnist5k
 from mmzoo.data.speech_bank import bank_params, synthesize_bank
-from mmzoo.errors import DatasetError
-from tests.data.conftest import SMALL_BANK
+from mmzoo.errors import DatasetError, SpecError
+from tests.data.support import SMALL_BANK
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -219,7 +219,6 @@ def test_concurrent_builders_both_succeed_and_agree(fresh_cache):
             "Did you mean 'test'?",
         ),
         ({"snr_db": (10, -10)}, "snr_db must be (low, high) with -40 <= low <= high <= 60"),
-        ({"snr_db": 5}, "snr_db must be a non-empty list"),
         ({"sample_rate": 100}, "sample_rate must be an integer from 4000 to 48000, got 100"),
         ({"occlusion": 1.5}, "occlusion must be a number from 0 to 1, got 1.5"),
         ({"rates": [175, 900]}, "rates must be an integer from 80 to 450, got 900"),
@@ -231,6 +230,11 @@ def test_bad_parameters(params, message):
     with pytest.raises(DatasetError) as info:
         av_digits(**params)
     assert message in str(info.value)
+
+
+def test_parameters_of_the_wrong_type_are_spec_errors_from_the_signature():
+    with pytest.raises(SpecError, match=r"av-digits\.snr_db: expected Sequence, got 5"):
+        av_digits(snr_db=5)
 
 
 def test_unknown_voice_is_reported_from_the_synthesis_process(fresh_cache):

@@ -15,7 +15,7 @@ from mmzoo.data.base import (
     random_split,
     stratified_split,
 )
-from mmzoo.errors import DatasetError
+from mmzoo.errors import DatasetError, SpecError
 
 
 def test_random_split_partitions_deterministically():
@@ -103,7 +103,19 @@ def test_indexing_rules():
 def test_dataset_factory_rejects_unknown_params_with_suggestion():
     make = dataset_factory("squares")(_Squares)
     assert len(make("val", n=2)) == 2
-    assert make.accepted_params == ("n",)
-    with pytest.raises(DatasetError) as info:
+    with pytest.raises(SpecError) as info:
         make(split="train", nn=3)
-    assert str(info.value) == "squares: unknown parameter 'nn'; accepted parameters: n. Did you mean 'n'?"
+    assert str(info.value) == "squares.nn: unknown parameter; _Squares accepts split, n. Did you mean 'n'?"
+    with pytest.raises(SpecError, match=r"squares\.n: expected int, got 'two'"):
+        make(n="two")
+
+
+def test_an_unknown_dataset_parameter_is_one_error_type_however_the_factory_is_reached():
+    """Regression: create_dataset raised SpecError but the factory called directly raised DatasetError."""
+    import mmzoo
+    from mmzoo.data.tabular import sklearn_digits
+
+    with pytest.raises(SpecError, match=r"dataset 'sklearn-digits'\.sede: unknown parameter.*Did you mean 'seed'"):
+        mmzoo.create_dataset("sklearn-digits", sede=1)
+    with pytest.raises(SpecError, match=r"sklearn-digits\.sede: unknown parameter.*Did you mean 'seed'"):
+        sklearn_digits(sede=1)

@@ -158,7 +158,7 @@ def test_cnn_checks_image_size_before_decoding_a_lazily_opened_file(tmp_path, mo
 
 def test_the_readme_states_the_limits_in_force():
     from mmzoo.data.limits import ENV
-    from tests.conftest import REPO
+    from tests.support import REPO
 
     table = (REPO / "README.md").read_text(encoding="utf-8").split("**Data limits**")[1].split("\n\n")[1]
     defaults = DataLimits()

@@ -9,7 +9,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 PROJECTS = {"mmzoo": REPO, "mmzoo-timm": REPO / "plugins" / "mmzoo-timm",
             "mmzoo-transformers": REPO / "plugins" / "mmzoo-transformers"}

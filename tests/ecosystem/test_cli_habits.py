@@ -12,7 +12,7 @@ import pytest
 
 import mmzoo
 from mmzoo.errors import DatasetError
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 BIN = str(Path(sys.executable).parent)
 

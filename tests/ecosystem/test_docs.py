@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 pytest.importorskip("mkdocs")
 pytest.importorskip("mkdocstrings")

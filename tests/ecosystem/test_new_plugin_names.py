@@ -8,7 +8,7 @@ import pytest
 
 from mmzoo.errors import MmzooError
 from mmzoo.scaffold import plugin_names, write_plugin
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 

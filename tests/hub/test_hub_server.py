@@ -20,8 +20,7 @@ from huggingface_hub.errors import (
 )
 
 from mmzoo.testing.hub_server import HubServer
-
-from .conftest import READ_TOKEN, TOKEN, point_client_at
+from tests.hub.support import READ_TOKEN, TOKEN, point_client_at
 
 pytestmark = pytest.mark.hub
 

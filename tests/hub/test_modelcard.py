@@ -1,4 +1,4 @@
-"""The model card: metadata, composition, metrics and curves from a run directory."""
+"""The model card: metadata, composition, labels and metrics, all from the model's config.json."""
 
 from __future__ import annotations
 
@@ -8,57 +8,73 @@ from pathlib import Path
 import yaml
 from huggingface_hub import ModelCard
 
-from mmzoo.modelcard import RunSummary, base_models, build_model_card, read_run
+from mmzoo.modelcard import base_models, build_model_card
+from mmzoo.saved import read_model_dir
+from mmzoo.spec import Spec
+from tests.hub.support import SPEC
 
-from .conftest import SPEC
 
-
-def config(spec: dict = SPEC) -> dict:
-    return {"format": "mmzoo", "mmzoo_version": "0.1.0", "name": "demo", "spec": spec,
-            "requires": {"mmzoo": "0.1.0", "mmzoo-transformers": "0.2.0"}}
+def saved(tmp_path: Path, spec: dict = SPEC, **extra) -> object:
+    """A model directory's config.json (no weights needed for a card), read back as mmzoo reads it."""
+    directory = tmp_path / "model"
+    directory.mkdir(exist_ok=True)
+    config = {"format": "mmzoo", "mmzoo_version": "0.1.0", "name": "demo", "spec": spec,
+              "requires": {"mmzoo": "0.1.0", "mmzoo-transformers": "0.2.0"}, **extra}
+    (directory / "config.json").write_text(json.dumps(config))
+    return read_model_dir(directory)
 
 
 def front_matter(card: str) -> dict:
     return yaml.safe_load(card.split("---\n")[1])
 
 
-def test_read_run_picks_the_last_evaluation_and_skips_torn_lines(tmp_path: Path):
-    lines = [{"step": 1, "loss": 2.0, "lr": 0.1}, {"step": 5, "split": "eval", "eval_loss": 1.5, "eval_f1": 0.4},
-             {"step": 10, "split": "eval", "eval_loss": 1.0, "eval_f1": 0.6, "elapsed_s": 3.0},
-             {"step": 12, "loss": 0.9}]
-    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"step": 13, "lo')
-    (tmp_path / "config.yaml").write_text("data:\n  train: digits\n  eval: {dataset: digits-eval, split: val}\n")
-    run = read_run(tmp_path)
-    assert run.metrics == {"loss": 1.0, "f1": 0.6} and run.metrics_step == 10
-    assert run.datasets == ["digits", "digits-eval"] and run.eval_split == "val"
-    assert run.steps == 12 and run.curves is None
-    assert read_run(None) == RunSummary() and read_run(tmp_path / "missing") == RunSummary()
-
-
-def test_base_models_come_from_pretrained_encoders():
+def test_base_models_come_from_pretrained_encoders(tmp_path: Path):
     spec = {"encoders": {"text": {"type": "hf/sentence-transformers/all-MiniLM-L6-v2"},
                          "audio": {"type": "hf/facebook/wav2vec2-base", "pretrained": False},
                          "image": {"type": "mmzoo-timm:timm/resnet18", "pretrained": True},
                          "tab": {"type": "mlp", "in_dim": 3}},
             "fusion": {"type": "concat"}, "head": {"type": "regression", "num_outputs": 1}}
-    assert base_models(spec) == ["sentence-transformers/all-MiniLM-L6-v2", "timm/resnet18"]
-    meta = front_matter(build_model_card(config(spec), repo_id="org/x"))
+    assert base_models(Spec.from_dict(spec)) == ["sentence-transformers/all-MiniLM-L6-v2", "timm/resnet18"]
+    meta = front_matter(build_model_card(saved(tmp_path, spec), repo_id="org/x"))
     assert meta["base_model"] == ["sentence-transformers/all-MiniLM-L6-v2", "timm/resnet18"]
 
 
-def test_card_without_a_run_has_no_metrics_and_with_one_has_them():
-    plain = build_model_card(config(), repo_id="org/demo", license="mit")
+def test_card_without_metrics_has_none_and_with_them_shows_config_json_metrics(tmp_path: Path):
+    plain = build_model_card(saved(tmp_path), repo_id="org/demo", license="mit")
     meta = front_matter(plain)
     assert meta["library_name"] == "mmzoo" and meta["license"] == "mit"
     assert "datasets" not in meta and "model-index" not in meta and "## Evaluation" not in plain
+    assert "## Classes" not in plain
     assert "pip install 'mmzoo==0.1.0' 'mmzoo-transformers==0.2.0'" in plain
     assert "| encoders.text | `byte-gru` | embed_dim=8, hidden_dim=12, output_dim=16, max_length=32 |" in plain
-    run = RunSummary(metrics={"accuracy": 0.875}, metrics_step=40, datasets=["toy"], eval_split="test",
-                     steps=40, curves=Path("curves.png"))
-    card = build_model_card(config(), repo_id="org/demo", run=run)
+    trained = saved(tmp_path, metrics={"accuracy": 0.875}, datasets=["toy"], labels=["cat", "dog", "bird"],
+                    training={"steps": 40, "eval_dataset": "toy", "eval_split": "test"})
+    card = build_model_card(trained, repo_id="org/demo", curves=True)
     parsed = ModelCard(card).data
     assert parsed.eval_results[0].metric_value == 0.875 and parsed.eval_results[0].dataset_name == "toy"
-    assert "| accuracy | 0.875 |" in card and "![training curves](curves.png)" in card
+    assert parsed.eval_results[0].dataset_split == "test"
+    assert "| accuracy | 0.875 |" in card and "at step 40" in card and "![training curves](curves.png)" in card
     assert "optimizer steps: 40" in card
-    metrics_only = build_model_card(config(), repo_id="org/demo", run=RunSummary(metrics={"mae": 0.5}))
+    assert "3 classes, by output index" in card and "`cat`, `dog`, `bird`" in card
+    metrics_only = build_model_card(saved(tmp_path, metrics={"mae": 0.5}), repo_id="org/demo")
     assert "model-index" not in front_matter(metrics_only) and "| mae | 0.5 |" in metrics_only
+    assert "training curves" not in metrics_only
+
+
+def test_card_ignores_metrics_jsonl_of_the_directory(tmp_path: Path):
+    """The card says what config.json says; a stray metrics.jsonl beside it changes nothing."""
+    model = saved(tmp_path, metrics={"accuracy": 0.5})
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 9, "split": "eval", "eval_accuracy": 0.99}) + "\n")
+    (model.directory / "metrics.jsonl").write_text(json.dumps({"step": 9, "split": "eval", "eval_f1": 0.1}) + "\n")
+    card = build_model_card(model, repo_id="org/demo")
+    assert "| accuracy | 0.5 |" in card and "0.99" not in card and "f1" not in card
+
+
+def test_card_tags_family_members_with_the_modality_their_plugin_resolves(tmp_path: Path):
+    """An hf/ encoder built from a config is tagged text (or audio), never with the family's 'text|audio'."""
+    spec = {"encoders": {"caption": {"type": "hf/tiny", "config": {"model_type": "bert"}, "pretrained": False},
+                         "speech": {"type": "hf/tiny-audio", "modality": "audio"}},
+            "fusion": {"type": "concat"}, "head": {"type": "classification", "num_classes": 2}}
+    meta = front_matter(build_model_card(saved(tmp_path, spec), repo_id="org/x"))
+    assert "text" in meta["tags"] and "audio" in meta["tags"]
+    assert not any("|" in tag for tag in meta["tags"])

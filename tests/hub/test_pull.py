@@ -13,8 +13,7 @@ import mmzoo
 from mmzoo.errors import HubError, MissingPluginError, SpecError, UnknownNameError, WeightsError
 from mmzoo.hub import download_model_dir, download_registry_weights, parse_hub_id, push_to_hub, sha256_of
 from mmzoo.testing.hub_server import HubServer
-
-from .conftest import SPEC, TOKEN, predict, set_offline, tiny_model, train_steps
+from tests.hub.support import SPEC, TOKEN, predict, set_offline, tiny_model, train_steps
 
 pytestmark = pytest.mark.hub
 
@@ -145,7 +144,7 @@ def test_missing_repo_revision_and_files(hub: HubServer):
     with pytest.raises(HubError, match="has no file 'model.safetensors'"):
         mmzoo.create_model("hf-hub:org/no-weights")
     upload("org/transformers-model", {"config.json": b'{"model_type": "bert"}'})
-    with pytest.raises(HubError, match="not an mmzoo config"):
+    with pytest.raises(SpecError, match="not an mmzoo config"):  # one reader, one error type for config.json
         mmzoo.create_model("hf-hub:org/transformers-model")
 
 

@@ -16,8 +16,7 @@ import mmzoo
 from mmzoo.errors import HubError, SpecError, WeightsError
 from mmzoo.hub import push_to_hub
 from mmzoo.testing.hub_server import HubServer
-
-from .conftest import PREDICT_SCRIPT, TOKEN, point_client_at, predict, tiny_model, train_steps
+from tests.hub.support import PREDICT_SCRIPT, TOKEN, point_client_at, predict, tiny_model, train_steps
 
 pytestmark = pytest.mark.hub
 
@@ -50,6 +49,14 @@ def test_round_trip_through_fresh_processes_and_pinned_revisions(hub: HubServer,
     assert torch.equal(old["outputs"], old_outputs)  # the pinned revision still gives the old weights
 
 
+RUN_RECORD = {  # what the trainer stores in RUN_DIR/model/config.json (mmzoo.train.artifacts.save_model)
+    "metrics": {"loss": 0.8, "accuracy": 0.75, "top1": 0.75},
+    "datasets": ["toy-pairs"],
+    "training": {"steps": 4, "world_size": 1, "precision": "fp32", "eval_dataset": "toy-pairs",
+                 "eval_split": "test", "eval_examples": 4},
+}
+
+
 def make_run_dir(root: Path, model) -> Path:
     """A run directory laid out like the trainer's: model/, metrics.jsonl, curves.png, config.yaml."""
     import matplotlib
@@ -57,7 +64,7 @@ def make_run_dir(root: Path, model) -> Path:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    model.save_pretrained(root / "model")
+    model.save_pretrained(root / "model", extra=RUN_RECORD)
     records = [{"step": s, "epoch": 0, "loss": 1.2 - 0.1 * s, "lr": 0.05} for s in range(1, 5)]
     records += [{"step": 2, "split": "eval", "eval_loss": 1.0, "eval_accuracy": 0.5},
                 {"step": 4, "split": "eval", "eval_loss": 0.8, "eval_accuracy": 0.75, "eval_top1": 0.75}]
@@ -105,6 +112,45 @@ def test_cli_push_of_a_run_dir_writes_card_curves_and_registry_entry(hub: HubSer
     snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
     ran = fresh_python("-c", snippet, env=hub.env)  # the card's "how to load" works as written
     assert "loaded" in ran.stdout and "initialised" not in ran.stdout
+
+
+def test_pushing_a_model_publishes_the_metrics_its_config_json_has(hub: HubServer, tmp_path: Path):
+    """Regression: the card was made from RUN_DIR/metrics.jsonl, so a model pushed without its run
+    directory (a loaded model, or a copied model directory) published a card without its metrics."""
+    train_steps(tiny_model()).save_pretrained(tmp_path / "trained", extra=RUN_RECORD)
+    loaded = mmzoo.create_model(tmp_path / "trained")
+    for name, source in (("org/object", loaded), ("org/directory", tmp_path / "trained")):
+        result = loaded.push_to_hub(name) if source is loaded else push_to_hub(source, name)
+        card = HfApi().model_info(name).card_data
+        assert card.eval_results, f"{name}: the card has no metrics"
+        assert {r.metric_type: r.metric_value for r in card.eval_results} == RUN_RECORD["metrics"], name
+        assert card.datasets == ["toy-pairs"] and card.eval_results[0].dataset_split == "test"
+        readme = Path(HfApi().hf_hub_download(name, "README.md", revision=result.revision)).read_text()
+        assert "| accuracy | 0.75 |" in readme and "optimizer steps: 4" in readme
+        published = json.loads(Path(HfApi().hf_hub_download(name, "config.json")).read_text())
+        assert published["metrics"] == RUN_RECORD["metrics"] and published["datasets"] == ["toy-pairs"]
+
+
+def test_labels_reach_the_published_config_and_card(hub: HubServer):
+    model = train_steps(tiny_model())
+    model.labels = ["cat", "stocks", "rain"]
+    model.push_to_hub("org/labelled")
+    readme = Path(HfApi().hf_hub_download("org/labelled", "README.md")).read_text()
+    assert "3 classes, by output index" in readme and "`cat`, `stocks`, `rain`" in readme
+    assert mmzoo.create_model("hf-hub:org/labelled").labels == ("cat", "stocks", "rain")
+
+
+def test_card_tags_hf_encoders_with_their_own_modality(hub: HubServer):
+    """Regression: the hf/ family registers text and audio, and cards were tagged 'text|audio'."""
+    pytest.importorskip("transformers")
+    from tests.plugins.support import TINY_AUDIO, TINY_BERT
+
+    spec = {"encoders": {"caption": {"type": "hf/tiny-bert", "config": TINY_BERT, "tokenizer": "bytes"},
+                         "speech": {"type": "hf/tiny-wav2vec2", "config": TINY_AUDIO["wav2vec2"]}},
+            "fusion": {"type": "concat"}, "head": {"type": "classification", "num_classes": 2}}
+    mmzoo.create_model(spec).push_to_hub("org/hf-tags")
+    tags = HfApi().model_info("org/hf-tags").card_data.tags
+    assert {"text", "audio"} <= set(tags) and not any("|" in tag for tag in tags)
 
 
 def test_push_model_dir_alone_and_model_object(hub: HubServer, tmp_path: Path):
@@ -158,7 +204,8 @@ def test_push_refuses_what_is_not_a_model(hub: HubServer, fresh_python, tmp_path
     elif layout == "a-file":
         source = tmp_path / "notes.txt"
         source.write_text("hello")
-    with pytest.raises(WeightsError if layout == "truncated" else HubError, match=re.escape(expected)):
+    error = {"truncated": WeightsError, "not-mmzoo": SpecError}.get(layout, HubError)
+    with pytest.raises(error, match=re.escape(expected)):
         push_to_hub(source, "org/refused")
     proc = fresh_python("-m", "mmzoo", "push", str(source), "org/refused", env=hub.env, check=False)
     assert proc.returncode == 2 and proc.stdout == ""

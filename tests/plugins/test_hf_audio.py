@@ -14,7 +14,7 @@ import torch
 import mmzoo
 from mmzoo.errors import DatasetError, SpecError
 from mmzoo.testing import check_encoder
-from tests.plugins.conftest import TINY_AUDIO
+from tests.plugins.support import TINY_AUDIO
 
 pytest.importorskip("transformers")
 from mmzoo_transformers.audio import resample, to_mono  # noqa: E402
@@ -90,14 +90,27 @@ def test_bad_waveforms_name_the_example(example, message):
     assert "example 1" in str(err.value)
 
 
+def _backbone_masks(encoder) -> list[bool]:
+    """Whether each call of the encoder's backbone received an attention_mask."""
+    calls: list[bool] = []
+    encoder.backbone.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(kwargs.get("attention_mask") is not None), with_kwargs=True)
+    return calls
+
+
 def test_group_norm_wav2vec2_gets_no_attention_mask_but_still_masks_frames():
     config = {**TINY_AUDIO["wav2vec2"], "feat_extract_norm": "group"}
     encoder = build_hf_encoder("tiny", config=config).eval()
-    assert not encoder._pass_mask
+    calls = _backbone_masks(encoder)
     out = encoder(encoder.preprocess([np.zeros(3200, np.float32), np.ones(6400, np.float32) * 0.1]))
+    assert calls == [False]  # trained without one, so the backbone must not get one
     # two convolutions: kernel 10 stride 5, then kernel 8 stride 4
     frames = [((n - 10) // 5 + 1 - 8) // 4 + 1 for n in (3200, 6400)]
     assert out.mask.sum(dim=1).tolist() == frames == [158, 318]
+    layer_norm = build_hf_encoder("tiny", config=TINY_AUDIO["wav2vec2"]).eval()
+    calls = _backbone_masks(layer_norm)
+    layer_norm(layer_norm.preprocess([np.zeros(3200, np.float32), np.ones(6400, np.float32) * 0.1]))
+    assert calls == [True]
 
 
 def test_layerdrop_is_off_unless_asked_for():

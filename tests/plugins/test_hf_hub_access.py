@@ -95,8 +95,8 @@ def test_revisions_are_resolved_to_commits_and_served_from_the_cache_offline(tmp
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from mmzoo.testing.hub_server import HubServer
-    from tests.hub.conftest import TOKEN, point_client_at
-    from tests.plugins.conftest import TINY_BERT
+    from tests.hub.support import TOKEN, point_client_at
+    from tests.plugins.support import TINY_BERT
 
     folder = tmp_path / "tiny"
     AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)

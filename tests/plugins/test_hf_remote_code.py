@@ -16,7 +16,7 @@ import pytest
 
 import mmzoo
 from mmzoo.errors import HubError, SpecError
-from tests.plugins.conftest import TINY_BERT
+from tests.plugins.support import TINY_BERT
 
 pytest.importorskip("transformers")
 
@@ -178,7 +178,7 @@ def test_on_a_terminal_an_auto_map_repo_from_the_hub_ends_in_an_error_without_a_
     from huggingface_hub import CommitOperationAdd, HfApi
 
     from mmzoo.testing.hub_server import HubServer
-    from tests.hub.conftest import TOKEN, point_client_at
+    from tests.hub.support import TOKEN, point_client_at
 
     with HubServer(tokens={TOKEN: "org"}) as hub:
         env = point_client_at(monkeypatch, hub.url, tmp_path / "hf", TOKEN)

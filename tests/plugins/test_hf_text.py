@@ -8,7 +8,7 @@ import torch
 import mmzoo
 from mmzoo.errors import BuildError, DatasetError, SpecError
 from mmzoo.testing import check_encoder
-from tests.plugins.conftest import TINY_BERT
+from tests.plugins.support import TINY_BERT
 
 transformers = pytest.importorskip("transformers")
 from mmzoo_transformers.factory import build_hf_encoder, minilm_path  # noqa: E402

@@ -10,7 +10,7 @@ import torch
 
 import mmzoo
 from mmzoo.errors import HubError
-from tests.plugins.conftest import TINY_BERT
+from tests.plugins.support import TINY_BERT
 
 transformers = pytest.importorskip("transformers")
 from mmzoo_transformers.factory import TOKENIZER_FILES, build_hf_encoder, minilm_path  # noqa: E402

@@ -6,7 +6,7 @@ import pytest
 
 import mmzoo
 from mmzoo.errors import BuildError
-from tests.plugins.conftest import TINY_BERT
+from tests.plugins.support import TINY_BERT
 
 pytest.importorskip("timm")
 

@@ -9,7 +9,7 @@ import pytest
 
 from mmzoo.errors import DatasetError
 from tests.hostile_data import GIB, memory_cap, write_png
-from tests.plugins.conftest import TINY_AUDIO
+from tests.plugins.support import TINY_AUDIO
 
 
 def test_timm_checks_image_size_before_decoding_a_lazily_opened_file(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mmzoo
-from tests.plugins.conftest import TINY_BERT, photo
+from tests.plugins.support import TINY_BERT, photo
 
 pytest.importorskip("timm")
 pytest.importorskip("transformers")

@@ -17,7 +17,7 @@ tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 DISTS = {"mmzoo-timm": ("timm", "mmzoo_timm"), "mmzoo-transformers": ("transformers", "mmzoo_transformers")}
 # What a third-party plugin may import from mmzoo (DESIGN.md's public names).
-PUBLIC = {"mmzoo", "mmzoo.errors", "mmzoo.outputs"}
+PUBLIC = {"mmzoo", "mmzoo.errors", "mmzoo.outputs", "mmzoo.hub.settings"}  # what plugin authors may import
 HEAVY = ("torch", "timm", "transformers")
 
 
@@ -106,5 +106,5 @@ def test_parts_are_reachable_by_qualified_name():
     assert registry.resolve("encoder", "mmzoo-timm:efficientnet-lite0").dist == "mmzoo-timm"
     assert registry.resolve("encoder", "mmzoo-transformers:minilm").dist == "mmzoo-transformers"
     member = registry.resolve("encoder", "timm/resnet18")
-    assert member.dist == "mmzoo-timm" and member.member == "resnet18" and member.modality == "image"
+    assert member.dist == "mmzoo-timm" and member.member == "resnet18" and member.modalities() == ("image",)
     assert registry.resolve("encoder", "hf/org/model").member == "org/model"

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.plugins.conftest import photo
+from tests.plugins.support import photo
 
 timm = pytest.importorskip("timm")
 from mmzoo_timm.batched import BatchedEvalTransform  # noqa: E402

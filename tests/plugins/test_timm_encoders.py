@@ -10,7 +10,7 @@ from PIL import Image
 import mmzoo
 from mmzoo.errors import BuildError, DatasetError, MmzooError, UnknownNameError, WeightsError
 from mmzoo.testing import check_encoder
-from tests.plugins.conftest import photo
+from tests.plugins.support import photo
 
 timm = pytest.importorskip("timm")
 from mmzoo_timm.encoder import build_timm_encoder  # noqa: E402

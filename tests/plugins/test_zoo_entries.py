@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mmzoo
-from tests.plugins.conftest import photo
+from tests.plugins.support import photo
 
 pytest.importorskip("timm")
 pytest.importorskip("transformers")

@@ -6,17 +6,12 @@ are looked at first, and when nothing is cached an offline machine gets one clea
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 from mmzoo.errors import WeightsError
+from mmzoo.hub.settings import hub_cache_dir, hub_endpoint, offline_requested, reachable
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
-PROBE_TIMEOUT = 3.0
-_TRUE = {"1", "on", "yes", "true"}
 # The files timm looks for in a Hub repo, in its own order of preference.
 _HUB_FILES = (
     "model.safetensors",
@@ -26,46 +21,11 @@ _HUB_FILES = (
 )
 
 
-def offline_requested() -> bool:
-    """True when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set to a true value."""
-    return any(
-        os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def hub_endpoint() -> str:
-    """The Hub endpoint in force now (``HF_ENDPOINT`` or the public Hub)."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-
-
-def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """True if a TCP connection to ``url``'s host opens within ``timeout`` seconds (DNS included)."""
-    parsed = urlparse(url)
-    host = parsed.hostname
-    if not host:
-        return False
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    outcome: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                outcome.append(True)
-        except OSError:
-            outcome.append(False)
-
-    # A thread bounds the DNS lookup too, which socket timeouts do not cover.
-    worker = threading.Thread(target=probe, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    return bool(outcome and outcome[0])
-
-
 def _cached_hub_file(repo_id: str, filename: str | None) -> str | None:
     from huggingface_hub import try_to_load_from_cache
 
     for name in (filename,) if filename else _HUB_FILES:
-        found = try_to_load_from_cache(repo_id, name)
+        found = try_to_load_from_cache(repo_id, name, cache_dir=hub_cache_dir())
         if isinstance(found, str):
             return found
     return None

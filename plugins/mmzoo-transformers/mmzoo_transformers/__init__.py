@@ -22,9 +22,10 @@ def mmzoo_register_components(registry) -> None:
         "encoder",
         "hf/",
         "mmzoo_transformers.factory:build_hf_encoder",
-        modality="text|audio",
+        modality=("text", "audio"),
         description="a transformers text or audio model (Hub id or local folder) as an encoder",
         members="mmzoo_transformers.members:list_cached_models",
+        modality_of="mmzoo_transformers.members:member_modality",
     )
     registry.add_encoder(
         "minilm",

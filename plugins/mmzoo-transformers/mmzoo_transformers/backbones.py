@@ -36,17 +36,25 @@ def _model_types(mapping_names: tuple[str, ...]) -> set[str]:
     return found
 
 
+def modality_of_model_type(model_type: str) -> str | None:
+    """``"audio"`` or ``"text"`` for a transformers model type that has audio or text heads, else None."""
+    if model_type in _model_types(_AUDIO_MAPPINGS):
+        return "audio"
+    if model_type in _model_types(_TEXT_MAPPINGS):
+        return "text"
+    return None
+
+
 def detect_modality(config: Any, requested: str | None, name: str) -> str:
     """``"text"`` or ``"audio"``: ``requested`` if given, else what the config's model type is for."""
     if requested is not None:
         if requested not in MODALITIES:
             raise SpecError(f"{name}: modality must be one of {', '.join(MODALITIES)}, got {requested!r}")
         return requested
+    found = modality_of_model_type(getattr(config, "model_type", ""))
+    if found is not None:
+        return found
     model_type = getattr(config, "model_type", "")
-    if model_type in _model_types(_AUDIO_MAPPINGS):
-        return "audio"
-    if model_type in _model_types(_TEXT_MAPPINGS):
-        return "text"
     raise BuildError(
         f"{name}: cannot tell whether model type '{model_type}' encodes text or audio; pass "
         f"'modality: text' or 'modality: audio' (images: use the timm/ encoders)"

@@ -1,6 +1,11 @@
-"""The members of the ``hf/`` family: the model repos in the local Hugging Face cache."""
+"""The members of the ``hf/`` family: the model repos in the local Hugging Face cache, and what each reads."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 
 def list_cached_models() -> list[str]:
@@ -8,8 +13,53 @@ def list_cached_models() -> list[str]:
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
+    from mmzoo.hub.settings import hub_cache_dir
+
     try:
-        cache = scan_cache_dir()
+        cache = scan_cache_dir(hub_cache_dir())
     except CacheNotFound:
         return []
     return sorted(repo.repo_id for repo in cache.repos if repo.repo_type == "model")
+
+
+def member_modality(member: str, params: Mapping[str, Any]) -> str | None:
+    """What ``hf/<member>`` encodes (``"text"`` or ``"audio"``), for model cards and ``mmzoo info``.
+
+    ``params`` are the part's parameters in the spec: an explicit ``modality`` wins, then the model
+    type of ``config`` (a model built from scratch), then the model type in the ``config.json`` of the
+    local folder or of the cached snapshot (at ``revision``). Nothing is downloaded; None when the
+    model type is not known here.
+    """
+    requested = params.get("modality")
+    if isinstance(requested, str):
+        return requested
+    config = params.get("config")
+    model_type = config.get("model_type") if isinstance(config, Mapping) else None
+    if model_type is None:
+        model_type = _local_model_type(member, params.get("revision"))
+    if not isinstance(model_type, str):
+        return None
+    from mmzoo_transformers.backbones import modality_of_model_type
+
+    return modality_of_model_type(model_type)
+
+
+def _local_model_type(member: str, revision: Any) -> Any:
+    from huggingface_hub import try_to_load_from_cache
+
+    from mmzoo.hub.settings import hub_cache_dir
+
+    folder = Path(member).expanduser()
+    try:
+        if folder.is_dir():
+            path = folder / "config.json"
+        else:
+            found = try_to_load_from_cache(member, "config.json", cache_dir=hub_cache_dir(),
+                                           revision=revision if isinstance(revision, str) else None)
+            if not isinstance(found, str):
+                return None
+            path = Path(found)
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no such file, not JSON, or not a repo id
+        return None
+    return config.get("model_type") if isinstance(config, dict) else None

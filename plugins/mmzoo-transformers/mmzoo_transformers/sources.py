@@ -7,24 +7,18 @@ or an endpoint that cannot be reached) gets one clear error at once instead of m
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 from mmzoo.errors import HubError, SpecError
+from mmzoo.hub.settings import PROBE_TIMEOUT, hub_cache_dir, hub_endpoint, offline_requested, reachable
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
-PROBE_TIMEOUT = 3.0
 # What an encoder needs from a repo: configs, tokenizer/feature-extractor files, safetensors weights.
 # Pickled weights (*.bin) are never fetched, and no code is: nothing from the Hub is executed.
 ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "vocab*", "merges*", "spiece*"]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_TRUE = {"1", "on", "yes", "true"}
 
 
 @dataclass(frozen=True)
@@ -34,39 +28,6 @@ class Source:
     name: str
     path: Path
     revision: str | None = None
-
-
-def offline_requested() -> bool:
-    """True when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set to a true value."""
-    return any(
-        os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def hub_endpoint() -> str:
-    """The Hub endpoint in force now (``HF_ENDPOINT`` or the public Hub)."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-
-
-def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """True if a TCP connection to ``url``'s host opens within ``timeout`` seconds (DNS included)."""
-    parsed = urlparse(url)
-    if not parsed.hostname:
-        return False
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    outcome: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((parsed.hostname, port), timeout=timeout):
-                outcome.append(True)
-        except OSError:
-            outcome.append(False)
-
-    worker = threading.Thread(target=probe, daemon=True)  # bounds the DNS lookup too
-    worker.start()
-    worker.join(timeout)
-    return bool(outcome and outcome[0])
 
 
 def _fix_hint(model_id: str) -> str:
@@ -100,7 +61,11 @@ def resolve_source(model_id: str, revision: str | None = None) -> Source:
     try:
         # The same patterns as when fetching: the cache checks the snapshot holds every file they match.
         path = snapshot_download(
-            model_id, revision=revision, local_files_only=True, allow_patterns=ALLOW_PATTERNS
+            model_id,
+            revision=revision,
+            local_files_only=True,
+            allow_patterns=ALLOW_PATTERNS,
+            cache_dir=hub_cache_dir(),
         )
         return Source(model_id, Path(path), _commit_of(Path(path)))
     except LocalEntryNotFoundError:
@@ -127,6 +92,7 @@ def _download(model_id: str, revision: str | None, endpoint: str) -> Source:
             revision=revision,
             allow_patterns=ALLOW_PATTERNS,
             endpoint=endpoint,
+            cache_dir=hub_cache_dir(),
             etag_timeout=PROBE_TIMEOUT * 3,
         )
     except Exception as exc:  # every Hub failure (missing repo, bad revision, gated) becomes one message

@@ -1,0 +1,113 @@
+"""Helpers for Hub tests: the test tokens, pointing the Hub client at a local server, and a tiny real model.
+
+huggingface_hub reads HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE, HF_HUB_DISABLE_XET... once, at import, into
+``huggingface_hub.constants``. Setting the environment is enough for child processes; for this process
+:func:`point_client_at` also patches those constants (mmzoo reads the environment at call time).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mmzoo.testing.hub_server import client_env
+
+# A fake token only the local server knows; tests grep outputs for it to prove it never leaks.
+TOKEN = "hf_mmzooLocalTestToken0123456789abcdef"
+READ_TOKEN = "hf_mmzooReadOnlyToken0123456789abcdef"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def point_client_at(monkeypatch: pytest.MonkeyPatch, url: str, hf_home: Path, token: str | None) -> dict[str, str]:
+    """Set the environment (and huggingface_hub's import-time constants) for a local Hub at ``url``."""
+    from huggingface_hub import constants
+
+    env = client_env(url, hf_home, token)
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    home = str(hf_home)
+    patched = {
+        "ENDPOINT": url,
+        "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_HOME": home,
+        "HF_HUB_CACHE": env["HF_HUB_CACHE"],
+        "HF_HUB_OFFLINE": False,
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_TOKEN_PATH": os.path.join(home, "token"),
+        "HF_STORED_TOKENS_PATH": os.path.join(home, "stored_tokens"),
+        "AGENT_HARNESSES_PATH": os.path.join(home, ".agent_harnesses.json"),
+    }
+    for name, value in patched.items():
+        if hasattr(constants, name):
+            monkeypatch.setattr(constants, name, value)
+    return env
+
+
+def set_offline(monkeypatch: pytest.MonkeyPatch, offline: bool = True) -> None:
+    """Switch huggingface_hub (env and constants) to offline mode, as HF_HUB_OFFLINE=1 at start-up would."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+
+
+# A small real multimodal model from builtin parts (text bytes + a feature vector), and data for it.
+SPEC = {
+    "encoders": {
+        "text": {"type": "byte-gru", "embed_dim": 8, "hidden_dim": 12, "output_dim": 16, "max_length": 32},
+        "x": {"type": "mlp", "in_dim": 4, "hidden_dims": [8], "output_dim": 16},
+    },
+    "fusion": {"type": "gated", "dim": 16},
+    "head": {"type": "classification", "num_classes": 3, "top_k": 1},
+}
+EXAMPLES = [
+    {"text": "a cat on a mat", "x": [0.1, 0.2, 0.3, 0.4], "target": 0},
+    {"text": "stocks fell sharply", "x": [1.0, -0.5, 0.0, 2.0], "target": 1},
+    {"text": "rain tomorrow", "x": [-1.0, 0.5, 0.25, 0.0], "target": 2},
+    {"text": "the cat slept", "x": [0.0, 0.2, 0.3, 0.5], "target": 0},
+]
+
+
+def tiny_model(seed: int = 0, **overrides):
+    import torch
+
+    import mmzoo
+
+    torch.manual_seed(seed)
+    return mmzoo.create_model(SPEC, **overrides)
+
+
+def train_steps(model, steps: int = 3, lr: float = 0.05):
+    """Train ``model`` for a few real optimizer steps on EXAMPLES."""
+    import torch
+
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    batch = model.preprocess(EXAMPLES)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(batch).loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def predict(model):
+    """The model's outputs on EXAMPLES (eval mode, no grad)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(model.preprocess([{k: v for k, v in e.items() if k != "target"} for e in EXAMPLES])).outputs
+
+
+PREDICT_SCRIPT = """
+import sys, torch, mmzoo
+from tests.hub.support import predict
+model = mmzoo.create_model(sys.argv[1])
+torch.save({"outputs": predict(model), "report": str(model.load_report)}, sys.argv[2])
+"""
