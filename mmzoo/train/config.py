@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mmzoo.errors import ConfigError, MmzooError
-from mmzoo.train.rawconfig import apply_overrides, expand_shorthands, first_line
+from mmzoo.train.rawconfig import apply_overrides, expand_shorthands
 from mmzoo.train.schema import (
     REQUIRED,
     AnyOf,
@@ -455,24 +455,10 @@ def validate_section(name: str, raw: Any, source: str) -> Any:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with ``yaml.safe_load``; errors say which file and line."""
-    import yaml
+    """Read a run config (a YAML mapping, with ``mmzoo.spec.read_yaml``); errors say which file and line."""
+    from mmzoo.spec import read_yaml as read_yaml_file
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.__class__.__name__})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ConfigError(
-            f"{where}: invalid YAML ({getattr(exc, 'problem', None) or first_line(exc)})"
-        ) from None
+    raw = read_yaml_file(path, error=ConfigError, what="config file")
     if raw is None:
         raise ConfigError(f"{path}: the config file is empty; it needs model, data, optim and output_dir")
     if not isinstance(raw, dict):

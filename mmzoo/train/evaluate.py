@@ -128,7 +128,8 @@ def load_for_eval(source: str) -> tuple[torch.nn.Module, SplitConfig | None]:
     split of the run it belongs to (None when it belongs to no run, or the run evaluated nothing), so
     that it can be the default data."""
     import mmzoo
-    from mmzoo.train.rundir import SAVED_MODEL_CONFIG, RunDir, is_checkpoint
+    from mmzoo.saved import CONFIG_NAME
+    from mmzoo.train.rundir import RunDir, is_checkpoint
 
     path = Path(source).expanduser()
     if not path.is_dir():
@@ -136,7 +137,7 @@ def load_for_eval(source: str) -> tuple[torch.nn.Module, SplitConfig | None]:
     run = RunDir(path)
     if run.final_model() is not None:
         return mmzoo.create_model(str(run.model_dir)), _run_eval_split(run)
-    if (path / SAVED_MODEL_CONFIG).is_file():
+    if (path / CONFIG_NAME).is_file():
         return mmzoo.create_model(str(path)), _run_eval_split(RunDir(path.parent))
     checkpoint = path if is_checkpoint(path) else run.latest_checkpoint()
     if checkpoint is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mmzoo.errors import ConfigError
+from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME
 from mmzoo.train.config import DataConfig, TrainConfig, read_yaml, validate_config, validate_section
 
 CONFIG_FILE = "config.yaml"
@@ -31,10 +32,9 @@ METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
 CHECKPOINTS_DIR = "checkpoints"
 MODEL_DIR = "model"
-SAVED_MODEL_CONFIG = "config.json"  # what save_pretrained writes (mmzoo.model.CONFIG_NAME; that module imports torch)
 
 # inside one checkpoint directory
-CHECKPOINT_WEIGHTS = "model.safetensors"
+CHECKPOINT_WEIGHTS = WEIGHTS_NAME
 CHECKPOINT_STATE = "trainer_state.pt"
 CHECKPOINT_INFO = "checkpoint.json"
 
@@ -143,7 +143,7 @@ class RunDir:
 
     def final_model(self) -> Path | None:
         """``model/`` when training finished and saved it, else None."""
-        return self.model_dir if (self.model_dir / SAVED_MODEL_CONFIG).is_file() else None
+        return self.model_dir if (self.model_dir / CONFIG_NAME).is_file() else None
 
     # --- checkpoints -----------------------------------------------------------------------------
 

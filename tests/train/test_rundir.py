@@ -92,8 +92,10 @@ def test_reading_a_run_does_not_import_torch():
     assert result.returncode == 0, result.stderr
 
 
-def test_the_saved_model_file_name_is_the_model_modules():
-    from mmzoo.model import CONFIG_NAME
-    from mmzoo.train.rundir import SAVED_MODEL_CONFIG
-
-    assert SAVED_MODEL_CONFIG == CONFIG_NAME
+def test_evaluation_needs_nothing_from_the_trainer():
+    code = (
+        "import sys\nimport mmzoo.train.evaluate\n"
+        "assert 'mmzoo.train.trainer' not in sys.modules, 'evaluate imported the trainer'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
