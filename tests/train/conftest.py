@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import write_distribution
+from tests.support import write_distribution
 from tests.train import toy_plugin
 
 
