@@ -95,6 +95,7 @@ def build_model(spec: Spec | Mapping, *, name: str | None = None, registry: Regi
         resolved = registry.resolve_part(ref, where=where, requires=requires)
         part = _call(resolved, ref, _leading(ref.kind, built), f"{where}.{ref.path}", for_weights)
         _check_part(ref, part, built, spec, where)
+        _bind_input_keys(ref, part, built, where)
         built[ref.path] = part
         spec = _pin(spec, ref, part)
         used[resolved.dist] = _version(resolved.dist)
@@ -107,7 +108,9 @@ def build_part(ref: PartRef, built: Mapping[str, Any], *, registry: Registry, wh
     """A freshly initialised part for ``ref``, given the parts ``built`` before it (by path), e.g.
     to replace a part that a weights file cannot fill."""
     resolved = registry.resolve_part(ref, where=where)
-    return _call(resolved, ref, _leading(ref.kind, built), f"{where}.{ref.path}", True)
+    part = _call(resolved, ref, _leading(ref.kind, built), f"{where}.{ref.path}", True)
+    _bind_input_keys(ref, part, built, where)
+    return part
 
 
 def _leading(kind: str, built: Mapping[str, Any]) -> tuple:
@@ -129,6 +132,20 @@ def _check_part(ref: PartRef, part: Any, built: Mapping[str, Any], spec: Spec, w
         _check_tokens(part, {p: m for p, m in built.items() if p.startswith("encoders.")}, spec, where)
     if ref.kind == "head":
         _check_fusion_head(built["fusion"], part, spec, where)
+
+
+def _bind_input_keys(ref: PartRef, part: Any, built: Mapping[str, Any], where: str) -> None:
+    """Tell a head that asks (optional ``bind_input_keys``) the encoders' batch keys, in the order of the
+    fusion's ``input_dims``, so it fixes what depends on them (e.g. metric names) at build time."""
+    bind = getattr(part, "bind_input_keys", None)
+    if ref.kind != "head" or not callable(bind):
+        return
+    keys = tuple(path.split(".", 1)[1] for path in built if path.startswith("encoders."))
+    try:
+        bind(keys)
+    except MmzooError as exc:
+        named = f"'{ref.name}'" in str(exc)
+        raise type(exc)(f"{where}.{ref.path}: {exc}" if named else f"{where}.{ref.path} ({ref.name}): {exc}") from None
 
 
 def _pin(spec: Spec, ref: PartRef, part: Any) -> Spec:

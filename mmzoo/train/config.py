@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmzoo.errors import ConfigError, MmzooError
+from mmzoo.errors import ConfigError, MmzooError, SpecError
+from mmzoo.spec import SPEC_KEYS, Spec
 from mmzoo.train.rawconfig import apply_overrides, expand_shorthands
 from mmzoo.train.schema import (
     REQUIRED,
@@ -177,11 +178,8 @@ class TrainConfig:
 # --- schema ---------------------------------------------------------------------------------------
 # The help texts below are the config's documentation: `mmzoo train --print-config` renders them.
 
-_SPEC_KEYS = ("encoders", "fusion", "head")
-
-
 def _build_model(values: dict[str, Any], path: str, problems: list[str]) -> Any:
-    has_spec = any(values[k] is not None for k in _SPEC_KEYS)
+    has_spec = any(values[k] is not None for k in SPEC_KEYS)
     if values["name"] is not None and has_spec:
         problems.append(
             f"{path}: give either 'name' (a registry name, hf-hub:org/repo or a directory) or an inline "
@@ -198,7 +196,12 @@ def _build_model(values: dict[str, Any], path: str, problems: list[str]) -> Any:
         if values["overrides"]:
             problems.append(f"{path}.overrides: only used with 'name'; edit the inline spec instead")
             return None
-        spec = {k: values[k] for k in _SPEC_KEYS if values[k] is not None}
+        spec = {k: values[k] for k in SPEC_KEYS if values[k] is not None}
+        try:
+            Spec.from_dict(spec, path or "model")  # the spec's structure, located, before any rank starts
+        except SpecError as exc:
+            problems.append(str(exc))
+            return None
         return ModelConfig(spec=spec, pretrained=values["pretrained"])
     return ModelConfig(name=values["name"], pretrained=values["pretrained"], overrides=values["overrides"])
 

@@ -221,3 +221,19 @@ def test_loading_a_saved_model_initialises_nothing(tmp_path):
             f"assert not any(p.is_meta for p in m.parameters())")
     result = run_python(code)
     assert result.returncode == 0, result.stderr
+
+
+def _contrastive_spec(keys):
+    return {"encoders": {k: {"type": "mlp", "in_dim": 4, "output_dim": 8} for k in keys},
+            "fusion": {"type": "project", "dim": 8}, "head": "contrastive"}
+
+
+def test_the_builder_binds_a_heads_input_keys_before_any_forward():
+    """The contrastive head learns its pair (and with it its metric names) at build time."""
+    model = mmzoo.create_model(_contrastive_spec(["first", "second"]))
+    assert model.head.names == ("first", "second")
+
+
+def test_a_contrastive_head_over_three_keys_without_pair_fails_at_build():
+    with pytest.raises(BuildError, match=r"spec\.head.*3 embeddings.*set 'pair'"):
+        mmzoo.create_model(_contrastive_spec(["a", "b", "c"]))
