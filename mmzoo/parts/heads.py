@@ -307,12 +307,17 @@ class ContrastiveHead(Head):
     The metric names are fixed once the pair is known: at construction when ``pair`` is given, else
     when the builder calls :meth:`bind_input_keys` with the fusion's keys (a head used on its own
     learns them from its first ``forward``).
+
+    Missing modalities (``handles_missing``): ``forward(fused, present=...)`` pairs only the examples
+    that have both sides; every logit of an example that lacks one is ``-inf``, and the loss and the
+    metrics count only the complete examples (a batch without any is a zero loss).
     """
 
     part_name = "contrastive"
     input_kind = "dict"
     requires_target = False
     metrics_within_batch = True
+    handles_missing = True
 
     def __init__(self, input_dim: int, pair: Sequence[str] | None = None, temperature: float = 0.07,
                  learn_temperature: bool = True, max_logit_scale: float = 100.0,
@@ -373,7 +378,7 @@ class ContrastiveHead(Head):
                              f"when the model was built), got {list(fused)}.")
         return self.names
 
-    def forward(self, fused: Mapping[str, Tensor]) -> Tensor:
+    def forward(self, fused: Mapping[str, Tensor], present: Mapping[str, Tensor] | None = None) -> Tensor:
         first, second = self._select(fused)
         for key in (first, second):
             if fused[key].dim() != 2 or fused[key].shape[-1] != self.input_dim:
@@ -381,7 +386,24 @@ class ContrastiveHead(Head):
                                  f"got {list(fused[key].shape)}.")
         a = F.normalize(fused[first], dim=-1)
         b = F.normalize(fused[second], dim=-1)
-        return self.logit_scale() * a @ b.t()
+        logits = self.logit_scale() * a @ b.t()
+        if present is None:
+            return logits
+        paired = torch.ones(logits.shape[0], dtype=torch.bool, device=logits.device)
+        for key in (first, second):
+            if present.get(key) is not None:
+                paired = paired & torch.as_tensor(present[key], device=logits.device).to(torch.bool)
+        both = paired.unsqueeze(0) & paired.unsqueeze(1)
+        return logits.masked_fill(~both, float("-inf"))
+
+    def _paired(self, logits: Tensor, target: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """The logits (and targets) of the examples that have both sides: those with a finite diagonal."""
+        paired = torch.isfinite(logits.diagonal())
+        if bool(paired.all()):
+            return logits, target
+        keep = paired.nonzero().squeeze(1)
+        target = None if target is None else torch.as_tensor(target, device=logits.device)[keep]
+        return logits[keep][:, keep], target
 
     def _matches(self, logits: Tensor, target: Tensor | None) -> Tensor:
         if logits.dim() != 2 or logits.shape[0] != logits.shape[1]:
@@ -396,6 +418,10 @@ class ContrastiveHead(Head):
         return target.unsqueeze(0) == target.unsqueeze(1)
 
     def loss(self, outputs: Tensor, target: Tensor | None = None) -> Tensor:
+        self._matches(outputs, target)  # shapes checked on the whole batch
+        outputs, target = self._paired(outputs, target)
+        if outputs.shape[0] == 0:
+            return outputs.sum() * 0.0  # nothing to align: a zero, still connected to the graph
         matches = self._matches(outputs, target)
         losses = []
         for logits in (outputs, outputs.t()):
@@ -407,8 +433,12 @@ class ContrastiveHead(Head):
     def metric_sums(self, outputs: Tensor, target: Tensor | None) -> dict[str, float]:
         """Hit counts per direction (``forward``: first -> second); named by the pair only in
         :meth:`metrics_from_sums`, so sums from any rank merge whatever that rank has seen."""
+        self._matches(outputs, target)
+        outputs, target = self._paired(outputs, target)
         matches = self._matches(outputs, target)
         sums = {"count": float(outputs.shape[0])}
+        if outputs.shape[0] == 0:
+            return {**sums, **{f"{d}_hits@{k}": 0.0 for d in ("forward", "backward") for k in self.recall_at}}
         for direction, logits, hits in (("forward", outputs, matches), ("backward", outputs.t(), matches.t())):
             for k in self.recall_at:
                 top = logits.topk(min(k, logits.shape[1]), dim=1).indices

@@ -12,7 +12,10 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
 - the loss is a finite scalar, metrics are plain floats, metric sums merge across batches, and
   metric names are fixed when the head is built (a head that never ran a batch names them too);
 - a state_dict saved with safetensors and loaded into a freshly built part reproduces its
-  outputs in eval mode (nothing the part needs lives outside its state_dict).
+  outputs in eval mode (nothing the part needs lives outside its state_dict);
+- a part that declares ``handles_missing`` (missing modalities, see :mod:`mmzoo.missing`) takes
+  ``present=`` masks for every subset of missing inputs: finite outputs and gradients, and an
+  example's output does not depend on the features of the inputs it lacks.
 
 ``factory`` may be a class or callable, or the registered name of a part (``"cnn"``,
 ``"DIST:name"``, ``"timm/resnet18"``), resolved through the installed plugins.
@@ -44,6 +47,11 @@ from mmzoo.testing._conformance_checks import (
     random_objective,
     still_flat,
     valid_tokens,
+)
+from mmzoo.testing._missing_checks import (
+    check_fusion_missing,
+    check_head_missing,
+    fusion_objective_with_missing,
 )
 
 __all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
@@ -262,7 +270,8 @@ def check_fusion(
     Features are random ``EncoderOutput``s; with ``tokens`` (always, if the fusion sets
     ``requires_tokens``) they carry token sequences whose later examples are padded, and the
     check verifies that changing padded tokens does not change the output. Every modality must
-    influence the output (receive a gradient).
+    influence the output (receive a gradient). A fusion that sets ``handles_missing`` is also run
+    with every subset of its inputs missing from some examples (``forward(features, present=...)``).
     """
     build, label, _ = _resolve("fusion", factory)
     input_dims = dict(input_dims)
@@ -275,12 +284,22 @@ def check_fusion(
         f"{label}: requires_tokens must be a bool, got {requires_tokens!r}"
     )
     tokens = tokens or requires_tokens
+    handles_missing = getattr(fusion, "handles_missing", False)
+    assert isinstance(handles_missing, bool), f"{label}: handles_missing must be a bool, got {handles_missing!r}"
+    if handles_missing:
+        batch_size = max(batch_size, len(input_dims) + 1)  # room for every input to be missing somewhere
     generator = torch.Generator().manual_seed(0)
     features = _fusion_features(input_dims, batch_size, tokens, generator)
 
+    def with_missing(probe: nn.Module, probe_features: Mapping[str, EncoderOutput], gen: torch.Generator):
+        if not handles_missing:
+            return 0.0
+        return fusion_objective_with_missing(probe, probe_features, gen)
+
     fusion.train()
     outputs = _check_fusion_output(fusion(features), fusion, list(input_dims), batch_size, label)
-    backward(sum(random_objective(o, generator) for o in outputs), fusion, label)
+    backward(sum(random_objective(o, generator) for o in outputs) + with_missing(fusion, features, generator),
+             fusion, label)
 
     probe_features: dict[str, EncoderOutput] = {}
 
@@ -294,7 +313,8 @@ def check_fusion(
             probe_features[key] = fresh
         out = probe(probe_features)
         gen = torch.Generator().manual_seed(1)
-        return sum(random_objective(o, gen) for o in (out.values() if isinstance(out, Mapping) else [out]))
+        objective = sum(random_objective(o, gen) for o in (out.values() if isinstance(out, Mapping) else [out]))
+        return objective + with_missing(probe, probe_features, gen)
 
     def reached(feature: EncoderOutput) -> bool:
         grads = [t.grad for t in (feature.pooled, feature.tokens) if t is not None and t.grad is not None]
@@ -325,6 +345,11 @@ def check_fusion(
                 "changing padded tokens (mask False) changed the output; the mask is not respected",
                 atol,
             )
+
+    if handles_missing:
+        check_fusion_missing(
+            fusion, features, label, lambda out, n: _check_fusion_output(out, fusion, list(input_dims), n, label), atol
+        )
 
     fixed = {k: detach(f) for k, f in features.items()}
     check_round_trip(
@@ -450,6 +475,8 @@ def check_head(
     _check_head_metrics(head, outputs, target, batch, label)
     _check_fixed_at_build(head, build_bound(seed=1), outputs, target, label)
     _check_distributed_context(head, fused, target, label, atol)
+    if getattr(head, "handles_missing", False) and isinstance(fused, Mapping):
+        check_head_missing(head, detach(fused), target, label, atol)
 
     fixed = detach(fused)
     check_round_trip(head, lambda: build_bound(seed=1234), lambda m: m(fixed), label, atol)
