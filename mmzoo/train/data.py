@@ -117,7 +117,9 @@ def seed_cpu_rngs(seed: int) -> None:
 
 class SeededCollate:
     """``collate_fn`` for :class:`KeyedDataset` batches: runs the model's collator and returns
-    ``(num_examples, batch)``. Picklable when the collator is.
+    ``(num_examples, batch)``. Picklable when the collator is. With ``modality_dropout`` (training only),
+    examples first lose inputs at random, drawn from the batch's seed
+    (:class:`~mmzoo.train.modality_dropout.ModalityDropout`).
 
     In a worker process the torch, numpy and python RNGs are first seeded with the batch's seed, so any
     randomness in preprocessing is the same whichever worker builds the batch, and after a resume. In
@@ -125,13 +127,16 @@ class SeededCollate:
     checkpoints capture those, so resumes are exact there too.
     """
 
-    def __init__(self, collator: Callable[[list[Any]], Any]) -> None:
+    def __init__(self, collator: Callable[[list[Any]], Any], modality_dropout: Callable | None = None) -> None:
         self.collator = collator
+        self.modality_dropout = modality_dropout or None
 
     def __call__(self, keyed: tuple[int, list[Any]]) -> tuple[int, Any]:
         key, examples = keyed
         if get_worker_info() is not None:
             seed_cpu_rngs(key)
+        if self.modality_dropout is not None:
+            examples = self.modality_dropout(examples, key)
         return len(examples), self.collator(examples)
 
 
@@ -160,6 +165,7 @@ def _loader(
     persistent_workers: bool,
     pin_memory: bool,
     seed: int,
+    modality_dropout: Callable | None = None,
 ) -> DataLoader:
     kwargs: dict[str, Any] = {}
     if num_workers > 0:
@@ -169,7 +175,7 @@ def _loader(
     return DataLoader(
         KeyedDataset(dataset),
         batch_sampler=batch_sampler,
-        collate_fn=SeededCollate(collator),
+        collate_fn=SeededCollate(collator, modality_dropout),
         num_workers=num_workers,
         pin_memory=pin_memory,
         worker_init_fn=worker_init,
@@ -192,8 +198,10 @@ def train_loader(
     prefetch_factor: int | None,
     persistent_workers: bool,
     pin_memory: bool,
+    modality_dropout: Callable | None = None,
 ) -> tuple[DataLoader, ResumableDistributedSampler]:
-    """The training loader and its sampler (call ``sampler.set_position`` before each epoch)."""
+    """The training loader and its sampler (call ``sampler.set_position`` before each epoch); with
+    ``modality_dropout``, training examples lose inputs at random (seeded per batch)."""
     sampler = ResumableDistributedSampler(
         dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed
     )
@@ -207,6 +215,7 @@ def train_loader(
         persistent_workers=persistent_workers,
         pin_memory=pin_memory,
         seed=seed + 7_919 * rank,
+        modality_dropout=modality_dropout,
     )
     return loader, sampler
 
@@ -272,9 +281,11 @@ class Loaders:
 
 
 def build_loaders(
-    data: DataConfig, collator: Callable, *, seed: int, rank: int, world_size: int, pin_memory: bool
+    data: DataConfig, collator: Callable, *, seed: int, rank: int, world_size: int, pin_memory: bool,
+    modality_dropout: Callable | None = None,
 ) -> Loaders:
-    """Datasets from ``data``, the resumable training loader and the sharded evaluation loader."""
+    """Datasets from ``data``, the resumable training loader (with ``modality_dropout``, if any) and the
+    sharded evaluation loader."""
     train_set = build_dataset(data.train, "data.train")
     eval_set = build_dataset(data.eval, "data.eval") if data.eval is not None else None
     common = {
@@ -292,6 +303,7 @@ def build_loaders(
         batch_size=data.batch_size,
         shuffle=data.shuffle,
         drop_last=data.drop_last,
+        modality_dropout=modality_dropout,
         **common,
     )
     evaluation = None

@@ -31,6 +31,7 @@ from mmzoo.train.distributed import DistContext, env_world, setup_distributed, s
 from mmzoo.train.evaluate import evaluate
 from mmzoo.train.memory import malloc_tuned
 from mmzoo.train.metrics import MetricsLog
+from mmzoo.train.modality_dropout import ModalityDropout
 from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, is_fused
 from mmzoo.train.parallel import apply_channels_last
 from mmzoo.train.precision import Precision
@@ -130,13 +131,19 @@ class Trainer:
 
     def _build_data(self) -> None:
         config = self.config
+        collator = self.model.collator
+        dropout = None
+        if config.data.modality_dropout:
+            dropout = ModalityDropout(config.data.modality_dropout, list(collator.preprocessors),
+                                      fusion=self.model.fusion)
         loaders = build_loaders(
             config.data,
-            self.model.collator,
+            collator,
             seed=config.seed,
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
             pin_memory=self.device.type == "cuda",
+            modality_dropout=dropout,
         )
         self.train_set, self.eval_set = loaders.train_set, loaders.eval_set
         self.train_loader, self.sampler, self.eval_loader = loaders.train, loaders.sampler, loaders.eval
