@@ -200,6 +200,15 @@ class MultimodalModel(nn.Module):
         """Build a batch from raw examples (a list of dicts holding each encoder key's raw value)."""
         return self.collator(examples)
 
+    def explain(self, examples: Sequence[Mapping[str, Any]], **options: Any) -> list:
+        """Why the model gives each raw example its output: exact Shapley values over its inputs, and
+        integrated gradients within image and text inputs (see :func:`mmzoo.explain.explain` for the
+        options ``target``, ``within``, ``steps`` and ``out_dir``). Returns one
+        :class:`~mmzoo.explain.Explanation` per example."""
+        from mmzoo.explain import explain
+
+        return explain(self, examples, **options)
+
     def part_modules(self) -> dict[str, nn.Module]:
         """Each part by its path in the spec (``encoders.<key>``, ``fusion``, ``head``), in build order."""
         return {path: self.get_submodule(path) for path in self._spec.paths()}
