@@ -144,7 +144,14 @@ class MultimodalModel(nn.Module):
                 if key in batch:
                     raise MmzooError(f"batch['{key}'] holds inputs but batch['{PRESENT}']['{key}'] marks no example "
                                      "as having it; build batches with model.preprocess(examples)")
-                features[key] = absent_feature(size, encoder.output_dim, self._reference_tensor())
+                feature = absent_feature(size, encoder.output_dim, self._reference_tensor())
+                if self.training and torch.is_grad_enabled():
+                    # The encoder did not run; its parameters still join the graph (with zero gradients) so
+                    # that DistributedDataParallel finds every parameter used in every step on every rank.
+                    unused = [p.sum() for p in encoder.parameters() if p.requires_grad]
+                    if unused:
+                        feature.pooled = feature.pooled + 0.0 * torch.stack(unused).sum().to(feature.pooled.dtype)
+                features[key] = feature
                 continue
             if key not in batch:
                 raise MmzooError(f"the batch has no '{key}' (keys: {', '.join(map(str, batch))}); this model "

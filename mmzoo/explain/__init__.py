@@ -71,9 +71,17 @@ def _targets(target: Any, outputs: torch.Tensor) -> torch.Tensor:
     return torch.tensor(chosen, device=outputs.device)
 
 
+def _batch(model: Any, examples: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """``model.preprocess(examples)`` on the model's device."""
+    from mmzoo.train.data import move_to_device
+
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    return move_to_device(model.preprocess(examples), device)
+
+
 def _explain(model: Any, keys: list[str], examples: list[Mapping[str, Any]], target: Any, within: bool,
              steps: int) -> list[Explanation]:
-    batch = model.preprocess(examples)
+    batch = _batch(model, examples)
     with torch.no_grad():
         features, present = model.encode(batch)
         size = len(examples)
@@ -111,7 +119,7 @@ def _within(model: Any, example: Mapping[str, Any], has: tuple[str, ...], target
     """Integrated gradients inside each image and text input the example has (a batch of one)."""
     from mmzoo.explain.within import image_attribution, is_image_input, is_text_input, token_attribution
 
-    batch = model.preprocess([example])
+    batch = _batch(model, [example])
     for key in has:
         encoder, inputs = model.encoders[key], batch.get(key)
         if is_image_input(encoder, inputs):

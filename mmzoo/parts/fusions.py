@@ -373,7 +373,9 @@ class FiLMFusion(_KeyedFusion):
     def modulation(self, features: Features, present: Present = None) -> tuple[Tensor, Tensor]:
         """``(gamma, beta)``, each ``[B, output_dim]``, computed from the condition (zero, i.e. no
         modulation, for an example that lacks the condition)."""
-        pooled, masks = self._pooled(features, present)
+        return self._modulation(*self._pooled(features, present))
+
+    def _modulation(self, pooled: list[Tensor], masks: list[Tensor]) -> tuple[Tensor, Tensor]:
         i = self.keys.index(self.condition)
         gamma, beta = keep_rows(self.film(pooled[i]), masks[i]).chunk(2, dim=-1)
         return gamma, beta
@@ -383,7 +385,7 @@ class FiLMFusion(_KeyedFusion):
         i = self.keys.index(self.target)
         absent = self.absent_target.to(pooled[i].dtype).expand_as(pooled[i])
         target = torch.where(masks[i].unsqueeze(1), pooled[i], absent)
-        gamma, beta = self.modulation(features, present)
+        gamma, beta = self._modulation(pooled, masks)
         return self.dropout((1.0 + gamma) * self.proj(target) + beta)
 
 

@@ -52,12 +52,13 @@ def target_checks(rows: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, bool
     single-modality model on the remaining input minus 0.03; with all inputs, within 0.02 of the fused model
     trained without dropout. Returns ``(statement with the numbers, met)`` pairs."""
     robust = rows["fused-dropout"]["robustness"]
+    slack = 1e-9  # accuracies are counts over the split: 0.850 vs 0.870 is a gap of 0.02, not of 0.0200000001
     checks = []
     for missing, alone in (("image missing", "audio-only"), ("audio missing", "image-only")):
         floor = rows[alone]["accuracy"] - 0.03
         checks.append((f"{missing}: {robust[missing]:.3f} >= {alone} {rows[alone]['accuracy']:.3f} - 0.03",
-                       robust[missing] >= floor))
+                       robust[missing] >= floor - slack))
     plain = rows["fused"]["accuracy"]
     checks.append((f"all inputs: |{robust['all inputs']:.3f} - fused without dropout {plain:.3f}| <= 0.02",
-                   abs(robust["all inputs"] - plain) <= 0.02))
+                   abs(robust["all inputs"] - plain) <= 0.02 + slack))
     return checks

@@ -196,3 +196,11 @@ def test_a_batch_whose_masks_disagree_with_its_inputs_is_refused():
     batch["present"]["a"][1] = True  # says five examples have 'a', but four inputs were preprocessed
     with pytest.raises(MmzooError, match="encoder 'a' gave 4 rows but batch\\['present'\\]\\['a'\\] marks 5"):
         model(batch)
+
+
+def test_an_encoder_no_example_of_a_training_batch_needs_still_gets_zero_gradients():
+    """So that DistributedDataParallel finds every parameter used, whichever inputs a rank's batch lacks."""
+    model = build({"type": "concat"}).train()
+    model(model.preprocess(without(examples(), ["c"], rows=range(5)))).loss.backward()
+    assert all(p.grad is not None and not p.grad.any() for p in model.encoders["c"].parameters())
+    assert any(p.grad.any() for p in model.encoders["a"].parameters())
