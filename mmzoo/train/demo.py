@@ -40,8 +40,9 @@ IMAGE = {"type": "efficientnet-lite0", "img_size": IMAGE_SIZE}
 AUDIO_FEATURES = {"features": "mfcc", "n_mfcc": 20}
 AUDIO = {"type": "mel-cnn", "sample_rate": 16000, "n_mels": 64, **AUDIO_FEATURES}
 HEAD = {"type": "classification", "num_classes": 10}
-# Probability that a training example loses each input (never both: see ModalityDropout).
-MODALITY_DROPOUT = {"image": 0.3, "audio": 0.3}
+# Probability that a training example loses each input (never both: see ModalityDropout). Chosen on the
+# validation split among (image, audio) = (0.5, 0.3), (0.4, 0.4), (0.5, 0.4), (0.6, 0.4) at 600 steps.
+MODALITY_DROPOUT = {"image": 0.5, "audio": 0.4}
 FUSED_MODEL = {
     "name": FUSED,
     "overrides": {"encoders": {"image": {"img_size": IMAGE_SIZE}, "audio": AUDIO_FEATURES}},
@@ -136,7 +137,7 @@ def format_table(rows: list[dict[str, Any]], examples: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mmzoo.train.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="where the runs go (runs/demo)")
-    parser.add_argument("--steps", type=int, default=300, help="optimizer steps per model (300)")
+    parser.add_argument("--steps", type=int, default=600, help="optimizer steps per model (600)")
     parser.add_argument("--batch-size", type=int, default=32, help="examples per step (32)")
     parser.add_argument("--workers", type=int, default=1, help="DataLoader workers (1)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N examples of each split")
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         type=_rates,
         default=None,
         metavar="KEY=P,...",
-        help="the dropout run's rates (image=0.3,audio=0.3)",
+        help="the dropout run's rates (image=0.5,audio=0.4)",
     )
     args = parser.parse_args(argv)
 

@@ -38,7 +38,7 @@ def test_demo_trains_compares_and_leaves_a_pushable_run(toy_site, tmp_path):
     rows = results["runs"]
     assert [r["run"] for r in rows] == ["image-only", "audio-only", "fused", "fused-dropout"]
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["examples"] == 24 for r in rows)
-    assert rows[3]["modality_dropout"] == {"image": 0.3, "audio": 0.3} and rows[2]["modality_dropout"] == {}
+    assert rows[3]["modality_dropout"] == {"image": 0.5, "audio": 0.4} and rows[2]["modality_dropout"] == {}
     assert "| fused: effnet-melcnn-attention-cls | yes | yes |" in result.stdout
     for row in rows[2:]:  # the fused models, evaluated with each input missing
         assert set(row["robustness"]) == {"all inputs", "image missing", "audio missing"}
