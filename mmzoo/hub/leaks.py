@@ -68,6 +68,19 @@ def home_path_in(text: str) -> str | None:
     return match.group(0) if match else None
 
 
+def _contains_any(path: Path, needles: list[bytes], block: int = 1 << 20) -> bool:
+    """Whether the file holds one of ``needles``, read block by block (weights files can be gigabytes)."""
+    overlap = max(len(n) for n in needles) - 1
+    tail = b""
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(block), b""):
+            window = tail + chunk
+            if any(n in window for n in needles):
+                return True
+            tail = window[-overlap:] if overlap else b""
+    return False
+
+
 def check_no_leaks(staging: Path, tokens: Iterable[str], *, texts: Mapping[str, str | None], repo_id: str,
                    files: Iterable[str] | None = None) -> None:
     """Refuse (HubError) to publish ``staging`` when one of its ``files`` (default: all) holds one of
@@ -77,8 +90,7 @@ def check_no_leaks(staging: Path, tokens: Iterable[str], *, texts: Mapping[str, 
     if files is None:
         files = [p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()]
     for name in sorted(files):
-        data = (staging / name).read_bytes()
-        if any(token in data for token in tokens):
+        if tokens and _contains_any(staging / name, tokens):
             raise HubError(f"push to {repo_id}: {name} contains a Hub token; remove it from the source before "
                            f"publishing (nothing was uploaded)")
     for name, text in texts.items():
