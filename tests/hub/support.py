@@ -7,12 +7,12 @@ huggingface_hub reads HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE, HF_HUB_DISABLE_XET..
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from mmzoo.testing.hub_server import client_env
+from mmzoo.testing.pytest_plugin import point_hub_client
 
 # A fake token only the local server knows; tests grep outputs for it to prove it never leaks.
 TOKEN = "hf_mmzooLocalTestToken0123456789abcdef"
@@ -22,29 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def point_client_at(monkeypatch: pytest.MonkeyPatch, url: str, hf_home: Path, token: str | None) -> dict[str, str]:
     """Set the environment (and huggingface_hub's import-time constants) for a local Hub at ``url``."""
-    from huggingface_hub import constants
-
     env = client_env(url, hf_home, token)
-    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    home = str(hf_home)
-    patched = {
-        "ENDPOINT": url,
-        "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
-        "HF_HOME": home,
-        "HF_HUB_CACHE": env["HF_HUB_CACHE"],
-        "HF_HUB_OFFLINE": False,
-        "HF_HUB_DISABLE_XET": True,
-        "HF_HUB_DISABLE_TELEMETRY": True,
-        "HF_TOKEN_PATH": os.path.join(home, "token"),
-        "HF_STORED_TOKENS_PATH": os.path.join(home, "stored_tokens"),
-        "AGENT_HARNESSES_PATH": os.path.join(home, ".agent_harnesses.json"),
-    }
-    for name, value in patched.items():
-        if hasattr(constants, name):
-            monkeypatch.setattr(constants, name, value)
+    point_hub_client(monkeypatch, env)
     return env
 
 
