@@ -14,28 +14,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmzoo.errors import HubError
 from mmzoo.hub.leaks import redact_home
-from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModel, read_model_dir
+from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME, read_model_dir
 from mmzoo.tensorfile import read_layout
 
 RUN_MODEL_DIR = "model"  # where a training run directory keeps its final model
 TRAINING_CONFIG = "training/config.yaml"
 TRAINING_METRICS = "training/metrics.jsonl"
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A model staged for upload: its config as read back, the run it came from (or None), and the text
-    files mmzoo wrote from local data (checked for home paths before the upload)."""
-
-    saved: SavedModel
-    run_dir: Path | None
-    texts: tuple[str, ...]
 
 
 def resolve_push_source(path: str | Path, *, checkpoint: str | None = None) -> tuple[Path | None, Path | None]:
