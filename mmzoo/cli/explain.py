@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--target", type=int, default=None,
                         help="the output index to explain (default: the predicted class)")
-    parser.add_argument("--steps", type=int, default=32, help="integrated-gradient steps (default 32)")
+    parser.add_argument("--steps", type=int, default=128, help="integrated-gradient steps (default 128)")
     parser.add_argument("--no-within", action="store_true",
                         help="only the per-input Shapley values, no heat maps or token scores")
     parser.add_argument("--out", type=Path, default=Path("mmzoo-explain"),

@@ -31,7 +31,7 @@ __all__ = ["MAX_MODALITIES", "Explanation", "ImageAttribution", "TokenAttributio
 
 
 def explain(model: Any, examples: Sequence[Mapping[str, Any]], *, target: int | Sequence[int] | None = None,
-            within: bool = True, steps: int = 32, out_dir: str | Path | None = None) -> list[Explanation]:
+            within: bool = True, steps: int = 128, out_dir: str | Path | None = None) -> list[Explanation]:
     """Explain the model's output for each raw example (dicts of inputs, as for ``model.preprocess``;
     an input may be missing). ``target`` picks the explained output index (one for all, or one per
     example; default: each example's predicted class). ``steps`` is the number of integrated-gradient

@@ -69,7 +69,11 @@ def save_heat_overlay(raw: Any, heat: np.ndarray, path: str | Path, title: str =
     if image is not None:
         height, width = image.shape[:2]
         axes[0].imshow(image, extent=(0, width, height, 0))
-        axes[0].imshow(positive, cmap="inferno", alpha=0.55, extent=(0, width, height, 0), interpolation="bilinear")
+        from matplotlib import colormaps
+
+        overlay = colormaps["autumn"](positive)
+        overlay[..., 3] = 0.85 * positive  # opaque where attributions are strong, clear elsewhere
+        axes[0].imshow(overlay, extent=(0, width, height, 0), interpolation="bilinear")
     else:
         axes[0].imshow(positive, cmap="inferno")
     axes[0].set_title("image + positive attributions", fontsize=9)

@@ -21,7 +21,7 @@ class ImageAttribution:
     heat: np.ndarray
     method: str = "integrated-gradients"
     baseline: str = "the encoder's zero input (the mean colour of normalised images)"
-    steps: int = 32
+    steps: int = 128
     delta: float = 0.0
     png: str | None = None
 
@@ -47,7 +47,7 @@ class TokenAttribution:
     words: list[tuple[str, float]] = field(default_factory=list)
     method: str = "integrated-gradients"
     baseline: str = "zero embeddings, same length"
-    steps: int = 32
+    steps: int = 128
     delta: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

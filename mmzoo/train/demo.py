@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + "\n\n".join(tables))
     shapley = ", ".join(f"{k} {v:+.3f}" for k, v in explained["shapley"].items())
     print(f"\nTest example {explained['index']} (digit {explained['true']}), predicted {explained['label']}: "
-          f"Shapley {shapley}; chart and heat map in {explained['dir']}")
+          f"Shapley {shapley} (score {explained['score']:.3f}, baseline {explained['baseline']:.3f}); chart and "
+          f"heat map in {explained['dir']}")
     print(f"\nReady to publish: mmzoo push {args.out / 'fused'} <org>/<repo>")
     return 0
 
@@ -264,6 +265,7 @@ def explain_example(run_dir: Path, split: Any, index: int = 0) -> dict[str, Any]
     (out / "explanation.json").write_text(json.dumps(explanation.to_dict(), indent=2) + "\n", encoding="utf-8")
     return {"index": index, "true": int(example["target"]), "label": explanation.label or str(explanation.target),
             "score": explanation.score, "baseline": explanation.baseline, "shapley": explanation.shapley,
+            "heat_map_delta": explanation.images["image"].delta if "image" in explanation.images else None,
             "dir": str(out)}
 
 
