@@ -131,11 +131,19 @@ def test_registering_a_name_twice_in_one_distribution_fails_that_plugin(install_
     assert "registered twice" in _info(mmzoo.plugins, "mmzoo-twice").error
 
 
-def test_part_of_a_known_but_uninstalled_plugin_names_what_to_install(fresh_plugins, monkeypatch):
-    monkeypatch.setenv("MMZOO_PLUGINS", "none-at-all")  # only the core's parts
+def test_part_of_a_known_but_uninstalled_plugin_names_what_to_install():
+    from mmzoo.registry import Registry
+
+    with pytest.raises(MissingPluginError, match="'mmzoo-timm' distribution, which is not installed.*pip install "
+                       "mmzoo-timm"):
+        Registry().resolve("encoder", "timm/resnet18")
+
+
+def test_part_of_a_plugin_left_out_by_mmzoo_plugins_says_so(fresh_plugins, monkeypatch):
+    monkeypatch.setenv("MMZOO_PLUGINS", "mmzoo-transformers")  # the timm plugin is installed, but left out
     spec = {"encoders": {"image": {"type": "timm/resnet18"}}, "fusion": "concat",
             "head": {"type": "classification", "num_classes": 2}}
-    with pytest.raises(MissingPluginError, match="'mmzoo-timm'.*pip install mmzoo-timm"):
+    with pytest.raises(MissingPluginError, match="'mmzoo-timm' distribution, which MMZOO_PLUGINS leaves out"):
         mmzoo.create_model(spec)
 
 
