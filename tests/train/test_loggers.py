@@ -158,3 +158,28 @@ def test_log_to_round_trips_through_the_saved_config(toys, tmp_path):
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["log_to"] == [{"type": "toy-recorder", "path": str(tmp_path / "c.jsonl")}]
     assert validate_config(saved).log_to == saved["log_to"]
+
+
+def test_every_record_has_its_time_and_samples_per_s_covers_the_logging_window(toys, tmp_path, capsys):
+    from datetime import datetime, timezone
+
+    before = datetime.now(timezone.utc)
+    delay = 0.004  # seconds per example loaded: a step of 8 examples takes at least 0.032 s
+    train_split = {"dataset": "toy-blobs", "params": {"size": 64, "delay": delay}}
+    run(tmp_path, optim__steps=8, log_every=4, eval_every=4, data__train=train_split)
+    after = datetime.now(timezone.utc)
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    times = [r["time"] for r in records]
+    assert all(isinstance(t, float) for t in times) and times == sorted(times) and times[0] > 0
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in records]
+    assert all(before <= s <= after for s in stamps) and stamps == sorted(stamps)
+    train_lines = [r for r in records if "split" not in r]
+    assert [r["step"] for r in train_lines] == [4, 8]
+    for line in train_lines:
+        assert line["samples_per_s"] <= 8 / (8 * delay)  # data loading is part of the step time
+    # the second line covers steps 5-8 (32 examples): the time between the lines holds those steps, and the
+    # evaluation after step 4, which the throughput leaves out
+    window = train_lines[1]["time"] - train_lines[0]["time"]
+    assert train_lines[1]["samples_per_s"] >= 32 / (window + 0.002)
+    console = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ") and "/8" in line]
+    assert [line.split()[1] for line in console] == ["4/8", "8/8"]  # log_every governs the console too
