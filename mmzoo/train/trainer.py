@@ -202,8 +202,9 @@ class Trainer:
         self._set_train_mode()
         self._window = [0.0, 0, 0.0]  # loss sum, examples, seconds
         self.view = TrainerView(self)
-        self.loggers = self._start_loggers()
+        self.loggers: Loggers | None = None
         try:
+            self.loggers = self._start_loggers()
             with GracefulStop(escalate=not under_launcher()) as stop:
                 self.stop = stop
                 while self.step < self.total_steps:
@@ -213,7 +214,8 @@ class Trainer:
                 return self._finish()
         finally:
             self.strategy.close()
-            self.loggers.close()
+            if self.loggers is not None:
+                self.loggers.close()
             self.progress.close()
             self.log.close()
             close_loader(self.train_loader)
