@@ -11,10 +11,11 @@ import pytest
 import torch
 
 import mmzoo
+from mmzoo.cli import main
 from mmzoo.errors import HubError
 from mmzoo.hub import push_to_hub
 from mmzoo.testing.hub_server import HubServer
-from tests.hub.support import predict, tiny_model
+from tests.hub.support import predict, tiny_model, train_steps
 from tests.support import run_cli
 
 pytestmark = pytest.mark.hub
@@ -49,8 +50,8 @@ def test_info_of_a_hub_model_with_no_hub_is_one_line_and_no_retries(tmp_path, of
 
 
 @pytest.mark.timeout(120)
-def test_a_cached_model_loads_while_the_hub_is_unreachable(hub: HubServer, monkeypatch, caplog):
-    model = tiny_model(seed=3)
+def test_a_cached_model_loads_while_the_hub_is_unreachable(hub: HubServer, monkeypatch, caplog, capsys):
+    model = train_steps(tiny_model(seed=3))
     push_to_hub(model, "org/kept")
     mmzoo.create_model("hf-hub:org/kept")  # fills the cache
     monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
@@ -60,10 +61,12 @@ def test_a_cached_model_loads_while_the_hub_is_unreachable(hub: HubServer, monke
     assert not [r for r in caplog.records if "Retrying" in r.getMessage()]
     with pytest.raises(HubError, match="cannot reach the Hub at .* not in the Hub cache"):
         mmzoo.create_model("hf-hub:org/never-fetched")
+    assert main(["info", "hf-hub:org/kept"]) == 0  # config and weights facts from the cache
+    assert "model.safetensors" in capsys.readouterr().out
 
 
 def test_the_online_path_still_downloads_config_and_weights(hub: HubServer):
-    model = tiny_model(seed=4)
+    model = train_steps(tiny_model(seed=4))
     push_to_hub(model, "org/online")
     before = len(hub.requests)
     loaded = mmzoo.create_model("hf-hub:org/online")
