@@ -181,5 +181,8 @@ def test_every_record_has_its_time_and_samples_per_s_covers_the_logging_window(t
     # evaluation after step 4, which the throughput leaves out
     window = train_lines[1]["time"] - train_lines[0]["time"]
     assert train_lines[1]["samples_per_s"] >= 32 / (window + 0.002)
+    from mmzoo.train.plot import curve_panels
+
+    assert curve_panels(records) == ["loss", "eval_accuracy"]  # the clock is not a curve in curves.png
     console = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ") and "/8" in line]
     assert [line.split()[1] for line in console] == ["4/8", "8/8"]  # log_every governs the console too
