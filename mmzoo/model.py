@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mmzoo.errors import MmzooError
+from mmzoo.errors import BuildError, MmzooError
 from mmzoo.missing import (
     PRESENT,
     absent_feature,
@@ -158,6 +158,7 @@ class MultimodalModel(nn.Module):
                                  f"reads {', '.join(self.encoders)} — build batches with model.preprocess(examples)")
             out = encoder(batch[key])
             out = out if isinstance(out, EncoderOutput) else EncoderOutput(out)
+            self._check_width(key, encoder, out)
             if mask is not None:
                 rows = int(mask.sum())
                 if out.pooled.shape[0] != rows:
@@ -196,6 +197,20 @@ class MultimodalModel(nn.Module):
             if param.is_floating_point():
                 return param
         return torch.zeros(())
+
+    def _check_width(self, key: str, encoder: nn.Module, out: EncoderOutput) -> None:
+        """The fusion and head were sized from the encoder's ``output_dim``: features of another width
+        are the encoder's fault, named here before they reach the fusion (about a microsecond a forward)."""
+        declared = encoder.output_dim
+        tokens = out.tokens
+        if out.pooled.shape[-1] == declared and (tokens is None or tokens.shape[-1] == declared):
+            return
+        part = self._spec.part(f"encoders.{key}")
+        what, value = ("pooled", out.pooled) if out.pooled.shape[-1] != declared else ("tokens", tokens)
+        raise BuildError(
+            f"encoders.{key} ({part.name}): output_dim says {declared} but forward returned {what} features of "
+            f"width {value.shape[-1]} (shape {list(value.shape)}); the fusion and head were sized from output_dim, "
+            f"so the encoder must report its real width (check it with mmzoo.testing.check_encoder)")
 
     @property
     def collator(self) -> Collator:
