@@ -15,7 +15,9 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
   outputs in eval mode (nothing the part needs lives outside its state_dict);
 - a part that declares ``handles_missing`` (missing modalities, see :mod:`mmzoo.missing`) takes
   ``present=`` masks for every subset of missing inputs: finite outputs and gradients, and an
-  example's output does not depend on the features of the inputs it lacks.
+  example's output does not depend on the features of the inputs it lacks;
+- an encoder's optional explanation hooks work: ``input_embeddings()`` returns the module whose
+  output its forward reads, ``token_labels(ids)`` one string per id.
 
 ``factory`` may be a class or callable, or the registered name of a part (``"cnn"``,
 ``"DIST:name"``, ``"timm/resnet18"``), resolved through the installed plugins.
@@ -47,6 +49,7 @@ from mmzoo.testing._conformance_checks import (
     still_flat,
     valid_tokens,
 )
+from mmzoo.testing._explain_checks import check_explain_hooks
 from mmzoo.testing._missing_checks import (
     check_fusion_missing,
     check_head_missing,
@@ -161,6 +164,7 @@ def check_encoder(
                     )
                     assert_close(mine, theirs, label, f"{where}, tokens", atol)
 
+    check_explain_hooks(encoder, inputs, label)
     check_round_trip(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
     )

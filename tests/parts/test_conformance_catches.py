@@ -332,3 +332,42 @@ def test_kit_checks_a_head_that_handles_missing_sides():
     check_head(ContrastiveHead, 8)
     with pytest.raises(AssertionError, match="changing the missing side of incomplete examples changed the loss"):
         check_head(PairsEverything, 8)
+
+
+class NamesAnUnusedEmbedding(ByteGRUEncoder):
+    """Names an embedding layer for explanations that its forward never runs."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.spare = nn.Embedding(4, 4)
+
+    def input_embeddings(self):
+        return self.spare
+
+
+class ShortTokenLabels(ByteGRUEncoder):
+    """Gives one label fewer than there are token ids."""
+
+    def token_labels(self, ids):
+        return super().token_labels(ids)[1:]
+
+
+class NamesItsEmbedding(ByteGRUEncoder):
+    def input_embeddings(self):
+        return self.embedding
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (NamesAnUnusedEmbedding, r"input_embeddings\(\) returned a module that forward.* never runs"),
+        (ShortTokenLabels, r"token_labels\(ids\) gave \d+ labels for \d+ ids"),
+    ],
+)
+def test_kit_rejects_broken_explanation_hooks(factory, message):
+    with pytest.raises(AssertionError, match=message):
+        check_encoder(factory, SMALL_GRU, allow_no_grad=["spare.*"])
+
+
+def test_kit_accepts_an_encoder_that_names_its_embedding_layer():
+    check_encoder(NamesItsEmbedding, SMALL_GRU)
