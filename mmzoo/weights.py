@@ -58,12 +58,20 @@ class LoadReport:
 
 
 def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
-    """Write ``model``'s state to a safetensors file atomically (shared tensors stored once)."""
+    """Write ``model``'s state to a safetensors file atomically (shared tensors stored once); a disk
+    without room for it is a :class:`~mmzoo.errors.StorageError` naming the file, nothing half-written left."""
     from safetensors.torch import save_model
+
+    from mmzoo.storage import writing
 
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    save_model(model, str(tmp), metadata={"format": "pt", **(metadata or {})})
+    try:
+        with writing(path):
+            save_model(model, str(tmp), metadata={"format": "pt", **(metadata or {})})
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
 
 
