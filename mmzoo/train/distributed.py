@@ -178,7 +178,7 @@ def lost_peer_error(exc: BaseException, *, rank: int, timeout: float, step: int 
     if not _PEER_LOST.search(text):
         return None
     detail = re.sub(r"^\[[^\]]*\]\s*", "", text.splitlines()[0])  # gloo's "[file.cc:78]" prefix
-    at = f" at step {step}" if step is not None else " while starting"
+    at = f" after step {step}" if step is not None else " while starting"
     kept = f"; the last checkpoint is {checkpoint[1]} (step {checkpoint[0]})" if checkpoint else ""
     return DistributedError(
         f"rank {rank}: the other ranks did not answer within distributed.timeout ({timeout:g} s){at}: a "
