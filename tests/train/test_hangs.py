@@ -3,6 +3,7 @@ for torch's default 30 minutes, and the ranks stop when their launcher is killed
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,8 @@ import pytest
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.distributed import remove_stale_launch_dirs
 from mmzoo.train.metrics import read_metrics
+from mmzoo.train.rundir import LOCK_OWNER_FILE
+from mmzoo.train.runlock import RunDirLock
 from tests.train.helpers import popen_cli, toy_config, write_yaml
 
 pytestmark = [pytest.mark.distributed, pytest.mark.skipif(not Path("/proc/self/stat").exists(),
@@ -93,6 +96,8 @@ def test_killing_the_launcher_stops_the_ranks(toy_site, tmp_path):
         wait_until(lambda: logged_step(tmp_path / "run" / "metrics.jsonl", 2), "the ranks to train", 120, proc)
         ranks = children(proc.pid)
         assert len(ranks) == 2
+        # the launcher holds the run directory's lock for its ranks (rank 0 did not wait for it)
+        assert json.loads((tmp_path / "run" / LOCK_OWNER_FILE).read_text())["pid"] == proc.pid
         proc.kill()  # SIGKILL: the launcher can tell nobody
         _, stderr = proc.communicate()  # the ranks hold its stderr open until they end
         wait_until(lambda: not any(running(pid) for pid in ranks), "the ranks to stop", 120)
@@ -102,6 +107,8 @@ def test_killing_the_launcher_stops_the_ranks(toy_site, tmp_path):
         except ProcessLookupError:
             pass
     # the ranks took SIGTERM: they stopped after a step, together, and rank 0 checkpointed it
+    with RunDirLock(tmp_path / "run"):  # its holder died: the lock went with it
+        pass
     latest = ckpt.CheckpointManager(tmp_path / "run" / "checkpoints", 9).steps()[-1][0]
     assert latest < 2000 and f"stopped by SIGTERM after step {latest}/2000" in stderr, stderr
     # the launcher's folder outlived it; the next launch removes it
