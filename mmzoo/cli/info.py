@@ -34,15 +34,16 @@ def model_info(name: str) -> dict:
 
             directory = download_model_dir(*parse_hub_id(name))
         saved = read_model_dir(directory, source=name)
-        spec, where, requires = saved.spec, f"{name}: config.json spec", saved.requires
+        spec, where, requires, loaded = saved.spec, f"{name}: config.json spec", saved.requires, saved.spec
         info.update({"labels": list(saved.labels) if saved.labels else None, "metrics": saved.metrics,
                      "datasets": list(saved.datasets)})
     else:
         entry, _ = registry.model(name)
-        spec, where, requires = entry.spec, f"models.{entry.name}", None
+        spec, where, requires, loaded = entry.spec, f"models.{entry.name}", None, None
         info.update({"description": entry.description, "weights": entry.weights})
     with skip_init():  # parameters on the meta device: counted, never allocated
-        model = build_model(spec, registry=registry, where=where, for_weights=True, requires=requires)
+        model = build_model(spec, registry=registry, where=where, for_weights=True, requires=requires,
+                            loaded=loaded)
     parts = []
     for ref in model.typed_spec.parts():
         module = model.get_submodule(ref.path)

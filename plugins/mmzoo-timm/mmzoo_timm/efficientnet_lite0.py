@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from mmzoo.errors import WeightsError
 from mmzoo_timm.encoder import TimmEncoder, make_encoder
+from mmzoo_timm.params import PATH_PARAMS
 
 ARCH = "tf_efficientnet_lite0"
 NAME = "efficientnet-lite0"
@@ -100,3 +101,6 @@ def build_efficientnet_lite0(
         std=STD,
         timm_kwargs=timm_kwargs,
     )
+
+
+build_efficientnet_lite0.path_params = PATH_PARAMS  # its timm keyword arguments, as timm/<arch>

@@ -20,7 +20,7 @@ from mmzoo.errors import BuildError, UnknownNameError, WeightsError, did_you_mea
 from mmzoo.outputs import EncoderOutput
 from mmzoo_timm.batched import BatchedEvalTransform
 from mmzoo_timm.images import MODES, to_pil
-from mmzoo_timm.params import check_normalisation, check_timm_kwargs, timm_failure
+from mmzoo_timm.params import PATH_PARAMS, check_normalisation, check_timm_kwargs, timm_failure
 from mmzoo_timm.pretrained import pretrained_overlay
 
 
@@ -269,3 +269,6 @@ def build_timm_encoder(
         std=std,
         timm_kwargs=timm_kwargs,
     )
+
+
+build_timm_encoder.path_params = PATH_PARAMS

@@ -17,6 +17,10 @@ PROBABILITIES = ("drop_rate", "drop_block_rate", "attn_drop_rate", "proj_drop_ra
                  "patch_drop_rate")
 FLAGS = ("scriptable", "exportable", "no_jit", "zero_init_last")
 POOL_EXAMPLES = "'avg', 'max', 'avgmax', 'token' or '' (none)"
+#: The parameters of the timm encoders that name local files (mmzoo's ``path_params`` contract): mmzoo
+#: refuses them when they come from a loaded model's config.json. timm reads ``checkpoint_path`` even when
+#: ``pretrained`` is false, and a pretrained config (overlay) may point at a file.
+PATH_PARAMS = ("pretrained_file", "checkpoint_path", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
 
 
 def _is_int(value: Any) -> bool:
