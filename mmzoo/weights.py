@@ -97,7 +97,7 @@ def read_weights(path: str | Path, *, allow_pickle: bool = False) -> dict[str, t
             raise WeightsError(f"{path.name} is a pickle checkpoint, which can run code when loaded; mmzoo "
                                f"reads safetensors only. Convert it to safetensors, or pass allow_pickle=True "
                                f"if you trust its source")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _read_pickle(path)
     layout = read_layout(path)
     state: dict[str, torch.Tensor] = {}
     try:
@@ -114,6 +114,23 @@ def read_weights(path: str | Path, *, allow_pickle: bool = False) -> dict[str, t
                 state[entry.name] = tensor
     except OSError as exc:
         raise WeightsError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from None
+    return state
+
+
+def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
+    """A pickle checkpoint through torch's restricted unpickler; anything but a mapping of tensor names to
+    tensors, or a file it cannot read, is a WeightsError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, EOFError, RuntimeError...: whatever a broken file raises
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+        raise WeightsError(f"{path}: cannot read this pickle checkpoint ({type(exc).__name__}: {detail[:300]}); it "
+                           f"is truncated or corrupted, or holds more than tensors (torch's weights_only loading "
+                           f"refuses anything else)") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise WeightsError(f"{path}: the pickle checkpoint holds {type(state).__name__}, not a state dict (tensor "
+                           f"names -> tensors)")
     return state
 
 
