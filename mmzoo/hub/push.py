@@ -1,8 +1,8 @@
 """Publishing to the Hub: ``model.push_to_hub(repo_id)``, ``push_to_hub(dir, repo_id)`` and ``mmzoo push``.
 
 One commit holds ``config.json``, ``model.safetensors``, the model card and, from a run directory,
-``curves.png``. Tokens go to the client only: a config that contains the token is refused, and no
-message shows it.
+``curves.png``. Tokens go to the client only: an upload in which any file contains the token in use
+(``--token``, ``HF_TOKEN`` or the stored login) is refused, and no message shows it.
 """
 
 from __future__ import annotations
@@ -105,9 +105,6 @@ def push_to_hub(model_or_dir: Any, repo_id: str, *, private: bool = False, branc
         else:
             raise HubError(f"push_to_hub: expected a model or a directory, got {type(model_or_dir).__name__}")
         saved = read_model_dir(staging, source=repo_id)
-        config_text = (staging / CONFIG_NAME).read_text(encoding="utf-8")
-        if token and token in config_text:
-            raise HubError(f"push: {CONFIG_NAME} contains the Hub token; remove it before publishing")
         curves = Path(run_dir) / CURVES_FILE if run_dir is not None else None
         has_curves = curves is not None and curves.is_file()
         card = build_model_card(saved, repo_id=repo_id, curves=has_curves, license=license)
@@ -117,6 +114,7 @@ def push_to_hub(model_or_dir: Any, repo_id: str, *, private: bool = False, branc
         digest = sha256_of(staging / WEIGHTS_NAME)
         name = saved.name or repo_id.split("/")[-1]
         summary = message or f"Upload {name} with mmzoo {saved.mmzoo_version or ''}".rstrip()
+        refuse_token_in_files(staging, token)
         commit = _upload(staging, repo_id, private=private, branch=branch, message=summary, token=token,
                          settings=settings)
         files = sorted(p.name for p in staging.iterdir())
@@ -125,6 +123,35 @@ def push_to_hub(model_or_dir: Any, repo_id: str, *, private: bool = False, branc
     return PushResult(repo_id=repo_id, revision=commit.oid, branch=branch or "main",
                       url=f"{settings.endpoint}/{repo_id}", commit_url=commit.commit_url, sha256=digest,
                       files=files, name=name, registry_entry=entry)
+
+
+def refuse_token_in_files(staging: Path, token: str | None) -> None:
+    """Refuse to publish when the Hub token in use (``token``, else ``HF_TOKEN`` or the stored login) appears
+    in any file about to be uploaded from ``staging``. Every staged file goes through here, whatever put it
+    there; the message names the file, never the token."""
+    from huggingface_hub import get_token
+
+    secret = (token or get_token() or "").strip()
+    if not secret:
+        return
+    needle = secret.encode("utf-8")
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        if _file_contains(path, needle):
+            name = path.relative_to(staging).as_posix()
+            raise HubError(f"push: {name} contains the Hub token you are pushing with; nothing was uploaded. "
+                           f"Remove the token from it (and revoke the token if that file was shared) before "
+                           f"publishing")
+
+
+def _file_contains(path: Path, needle: bytes, block: int = 1 << 20) -> bool:
+    """Whether ``needle`` occurs in the file, read in blocks that overlap by ``len(needle) - 1`` bytes."""
+    tail = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            if needle in tail + chunk:
+                return True
+            tail = chunk[-(len(needle) - 1):] if len(needle) > 1 else b""
+    return False
 
 
 def _upload(staging: Path, repo_id: str, *, private: bool, branch: str | None, message: str, token: str | None,
