@@ -24,6 +24,9 @@ What it does enforce, so that tests of access control mean something:
   serves one request (``Connection: close``); past ``max_pending`` waiting connections the server
   answers 503; a client silent for ``request_timeout`` seconds is dropped.
 
+Fault injection, for tests of clients only: ``serve_corrupted`` (other bytes under the same metadata)
+and ``serve_truncated`` (the next downloads of a file cut short).
+
 Use::
 
     with HubServer(tokens={"hf_test": "tester"}) as hub:
