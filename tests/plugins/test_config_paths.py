@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import mmzoo
 from mmzoo.errors import SpecError
@@ -74,7 +75,8 @@ def test_a_path_nested_in_a_timm_pretrained_config_overlay_is_refused(tmp_path, 
 
 def test_the_same_paths_are_accepted_from_the_users_own_code(tmp_path, outside_checkpoint, monkeypatch):
     built = mmzoo.create_model(timm_spec(pretrained_file=str(outside_checkpoint)))
-    assert built.typed_spec.encoders["image"].params["pretrained_file"] == str(outside_checkpoint)
+    expected = load_file(str(outside_checkpoint))["conv1.0.weight"]
+    assert torch.equal(built.encoders["image"].model.conv1[0].weight, expected)  # the file was read
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(json.dumps(timm_spec(checkpoint_path=str(outside_checkpoint))))
     mmzoo.create_model(spec_file)
@@ -82,6 +84,21 @@ def test_the_same_paths_are_accepted_from_the_users_own_code(tmp_path, outside_c
     directory = save_then_edit(tmp_path, timm_spec(), pretrained_file="/etc/passwd")
     loaded = mmzoo.create_model(directory, encoders={"image": {"pretrained_file": str(outside_checkpoint)}})
     assert loaded.load_report.part("encoders.image").status == "loaded"
+
+
+@pytest.mark.parametrize("param", ["pretrained_file", "checkpoint_path"])
+def test_a_model_started_from_a_local_weights_file_saves_a_config_that_reloads(tmp_path, outside_checkpoint,
+                                                                              param):
+    """The initial-weights file is the user's; the saved model holds its own weights, so its config.json
+    blanks the file (it would be refused there) and the directory reloads as it was saved."""
+    model = mmzoo.create_model(timm_spec(**{param: str(outside_checkpoint)})).eval()
+    model.save_pretrained(tmp_path / "saved")
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert saved["spec"]["encoders"]["image"][param] is None
+    assert str(outside_checkpoint) not in (tmp_path / "saved" / "config.json").read_text()
+    loaded = mmzoo.create_model(tmp_path / "saved").eval()
+    image = torch.rand(1, 3, 32, 32)
+    assert torch.equal(loaded.encoders["image"](image).pooled, model.encoders["image"](image).pooled)
 
 
 def test_hub_repo_ids_and_relative_names_that_name_nothing_here_pass(tmp_path, monkeypatch):
