@@ -24,7 +24,7 @@ pytestmark = pytest.mark.hub
 
 
 def saved_dir(tmp_path: Path, name: str = "m") -> Path:
-    tiny_model().save_pretrained(tmp_path / name)
+    tiny_model().save_pretrained(tmp_path / name, extra={"training": {"steps": 1}})  # trained: no warning
     return tmp_path / name
 
 
