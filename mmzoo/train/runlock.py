@@ -28,11 +28,14 @@ HOLDER_ENV = "MMZOO_RUN_LOCK_HOLDER"
 class RunDirLock:
     """The exclusive lock of one run directory. :meth:`acquire` creates the directory if needed and
     raises ConfigError when another process holds the lock (naming its pid) or the directory cannot be
-    written; :meth:`release` (or leaving the ``with`` block) gives it back."""
+    written; :meth:`release` (or leaving the ``with`` block) gives it back, and removes the folders
+    acquire created when the run wrote nothing into them (a run refused for a config mistake leaves
+    no empty output_dir behind)."""
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.run_dir = Path(run_dir).expanduser()
         self._lock = None
+        self._created: list[Path] = []  # the folders acquire made, the run dir first
 
     @property
     def held(self) -> bool:
@@ -47,6 +50,7 @@ class RunDirLock:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise ConfigError(f"{where} exists and is a file, not a directory")
         try:
+            self._created = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
             self.run_dir.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(self.run_dir / LOCK_FILE))
             lock.acquire(timeout=0)
@@ -77,8 +81,22 @@ class RunDirLock:
             (self.run_dir / LOCK_OWNER_FILE).unlink(missing_ok=True)
         except OSError:
             pass  # the lock itself still goes: the owner file only feeds the refusal message
+        try:
+            unused = bool(self._created) and not any(
+                c.name not in (LOCK_FILE, LOCK_OWNER_FILE) for c in self.run_dir.iterdir())
+            if unused:
+                (self.run_dir / LOCK_FILE).unlink(missing_ok=True)
+        except OSError:
+            unused = False
         self._lock.release()
         self._lock = None
+        if unused:
+            for folder in self._created:
+                try:
+                    folder.rmdir()  # fails, and stops, at one that is not empty (another run started there)
+                except OSError:
+                    break
+        self._created = []
 
     def __enter__(self) -> RunDirLock:
         return self.acquire()

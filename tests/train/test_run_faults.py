@@ -84,6 +84,17 @@ def test_the_lock_files_alone_do_not_make_a_run_dir_occupied(toys, tmp_path):
     assert run(tmp_path, "empty", optim__steps=1).completed
 
 
+def test_a_run_refused_before_it_writes_leaves_no_folders_behind(toys, tmp_path):
+    nested = tmp_path / "new" / "deeper"
+    with pytest.raises(ConfigError, match="unknown logger"):
+        train(validate_config(toy_config(nested / "run", log_to=[{"type": "no-such-logger"}])))
+    assert not (tmp_path / "new").exists()  # the lock made them; nothing was written, so they went with it
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(ConfigError, match="unknown logger"):
+        train(validate_config(toy_config(tmp_path / "kept", log_to=[{"type": "no-such-logger"}])))
+    assert (tmp_path / "kept").is_dir()  # the user's own folder stays
+
+
 # --- point 11: an unwritable output_dir --------------------------------------------------------------
 
 
