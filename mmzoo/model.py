@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mmzoo.data.origin import locate
 from mmzoo.errors import BuildError, MmzooError
 from mmzoo.missing import (
     PRESENT,
@@ -49,9 +50,9 @@ class Collator:
         flags = presence(examples, list(self.preprocessors))
         batch: dict[str, Any] = {}
         for key, preprocess in self.preprocessors.items():
-            values = [example[key] for example, has in zip(examples, flags[key]) if has]
-            if values:
-                batch[key] = preprocess(values)
+            having = [example for example, has in zip(examples, flags[key]) if has]
+            if having:
+                batch[key] = locate(preprocess, [example[key] for example in having], having, key)
         if not all(all(has) for has in flags.values()):
             batch[PRESENT] = masks_from(flags)
         has_target = ["target" in example for example in examples]
@@ -59,7 +60,8 @@ class Collator:
             if not all(has_target):
                 raise MmzooError("some examples have a 'target' and some do not; give all or none")
             targets = [example["target"] for example in examples]
-            batch["target"] = self.collate_targets(targets) if self.collate_targets else torch.as_tensor(targets)
+            collate = self.collate_targets or torch.as_tensor
+            batch["target"] = locate(collate, targets, examples, "target")  # its error names the row
         return batch
 
 
