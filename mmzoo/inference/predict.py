@@ -102,18 +102,26 @@ def predict(model: Any, examples: Any, *, top_k: int | None = 1, batch_size: int
         results = embed_examples(model, items, batch_size=batch_size)
         return results[0] if single else results
     reader = _Reader(model, task, top_k, threshold)
-    keys = list(model.encoders)
-    collate = model.collator
+    preprocessors = {key: encoder.preprocess for key, encoder in model.encoders.items()}
     device = model_device(model)
     results: list[Prediction] = []
     with evaluating(model):
         for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            batch = collate([{k: e[k] for k in keys if k in e} if isinstance(e, Mapping) else e for e in chunk])
+            batch = _inputs(model, preprocessors, items[start : start + batch_size])
             if device.type != "cpu":
                 batch = to_device(batch, device)
             results.extend(reader.read(model(batch).outputs))
     return results[0] if single else results
+
+
+def _inputs(model: Any, preprocessors: Mapping[str, Any], chunk: list) -> dict[str, Any]:
+    """Each encoder's ``preprocess`` of its key's values (targets and other keys are not read)."""
+    try:
+        return {key: preprocess([example[key] for example in chunk]) for key, preprocess in preprocessors.items()}
+    except (KeyError, TypeError, IndexError):  # a missing key or an example that is not a dict: say which
+        keys = list(preprocessors)
+        model.collator([{k: e[k] for k in keys if k in e} if isinstance(e, Mapping) else e for e in chunk])
+        raise
 
 
 def to_device(value: Any, device: torch.device) -> Any:
@@ -160,7 +168,7 @@ class _Reader:
         if self.task == "classification":
             top = outputs.softmax(dim=1).topk(self.top_k, dim=1)
             names = self.names
-            return [ClassPrediction(tuple(names[i] for i in idx), tuple(sc), self.named)
+            return [ClassPrediction(tuple([names[i] for i in idx]), tuple(sc), self.named)
                     for idx, sc in zip(top.indices.tolist(), top.values.tolist())]
         if self.task == "multilabel":
             return [self._multilabel(row) for row in outputs.sigmoid().tolist()]

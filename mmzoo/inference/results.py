@@ -1,4 +1,4 @@
-"""What ``model.predict`` and ``model.zero_shot`` return: one plain, frozen object per example.
+"""What ``model.predict`` and ``model.zero_shot`` return: one plain object per example.
 
 Which one depends on the model's head: a classifier (``num_classes``) gives a :class:`ClassPrediction`,
 a multi-label head (``num_labels``) a :class:`MultilabelPrediction`, a regression head
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Prediction:
     """Base of every prediction: ``kind`` names the type, ``to_dict()`` gives JSON-ready values."""
 
@@ -26,7 +26,7 @@ class Prediction:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ClassPrediction(Prediction):
     """Single-label classification: the ``top_k`` classes, best first, with their probabilities
     (softmax over every class). ``label`` and ``score`` are the best one's."""
@@ -49,7 +49,7 @@ class ClassPrediction(Prediction):
                 "scores": list(self.scores), "named": self.named}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MultilabelPrediction(Prediction):
     """Multi-label classification: the labels whose probability (sigmoid) reaches ``threshold``, best
     first, with their ``scores``; ``probabilities`` holds every label's, in the model's label order."""
@@ -66,7 +66,7 @@ class MultilabelPrediction(Prediction):
                 "threshold": self.threshold, "probabilities": dict(self.probabilities), "named": self.named}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RegressionPrediction(Prediction):
     """Regression: one value per output, by name (the dataset's target names, else ``"0"``, ``"1"``...);
     ``value`` is the only one of a single-output model."""
@@ -85,7 +85,7 @@ class RegressionPrediction(Prediction):
         return {"kind": self.kind, "values": dict(self.values), "named": self.named}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EmbeddingPrediction(Prediction):
     """A contrastive model's embeddings of the example, by batch key (L2-normalised, in the shared space)."""
 
@@ -96,7 +96,7 @@ class EmbeddingPrediction(Prediction):
         return {"kind": self.kind, "embeddings": {k: list(v) for k, v in self.embeddings.items()}}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OutputPrediction(Prediction):
     """A head mmzoo cannot interpret (no ``num_classes``, ``num_labels`` or ``num_outputs``): its raw
     output row."""

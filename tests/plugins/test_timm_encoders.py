@@ -116,7 +116,8 @@ def test_image_kinds_are_converted_to_the_channels_the_model_takes():
 
 @pytest.mark.parametrize(
     "example, message",
-    [("a string", "PIL image or a numpy array"),
+    [("no-such-photo.jpg", "image file no-such-photo.jpg does not exist"),
+     (3.5, "expected an image file path, a PIL image or a numpy array, got float"),
      (np.full((8, 8, 3), 2.0, dtype=np.float32), r"\[0, 1\]"),
      (np.zeros((2, 8, 8, 3), dtype=np.uint8), "expected an image array"),
      (np.zeros((8, 8), dtype=np.complex64), "unsupported image dtype")],
