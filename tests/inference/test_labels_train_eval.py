@@ -13,6 +13,7 @@ import mmzoo
 from mmzoo.cli import main
 from mmzoo.errors import ConfigError, DatasetError
 from mmzoo.train.config import validate_config
+from mmzoo.train.rundir import RunDir
 from mmzoo.train.trainer import train
 from tests.inference.support import PHOTOS, photo_run_config, read_rows, write_csv, write_photo_manifest
 
@@ -68,6 +69,12 @@ def test_a_file_with_some_of_the_classes_scores_its_examples_as_the_full_split_d
     assert part_metrics["metrics"]["accuracy"] == pytest.approx(expected)
     assert expected == pytest.approx(
         sum(full_predictions[r["id"]] == r["target"] for r in subset_rows) / len(subset_rows))
+    # a checkpoint keeps the class names too, so evaluating it maps by name as well
+    checkpoint = RunDir(run).latest_checkpoint()
+    assert json.loads((checkpoint / "checkpoint.json").read_text())["labels"] == sorted(PHOTOS)
+    from_checkpoint = eval_json(capsys, str(checkpoint), "--data", "manifest", "--param", f"path={subset}",
+                                "--split", "train")
+    assert from_checkpoint["metrics"]["accuracy"] == pytest.approx(expected)
 
 
 def test_a_label_the_model_does_not_know_is_an_error_naming_it(photo_run, capsys):
