@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import wave
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int | None = None, *,
-               limits: DataLimits | Any = None) -> dict:
+               limits: DataLimits | Mapping[str, float] | None = None) -> dict:
     """An audio file as an example's audio value ``{"array": float32 mono, "sampling_rate": int}``.
 
     With ``sample_rate``, the clip is resampled to it (by :func:`resample`). ``limits`` are the data

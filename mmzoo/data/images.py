@@ -6,8 +6,8 @@ Importing this module does not import torch (Pillow is imported when a file is r
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from mmzoo.data.limits import DataLimits, data_limits
 from mmzoo.errors import DatasetError
@@ -15,7 +15,8 @@ from mmzoo.errors import DatasetError
 MODES = ("L", "RGB", "RGBA")
 
 
-def load_image(path: str | os.PathLike, mode: str | None = None, *, limits: DataLimits | Any = None):
+def load_image(path: str | os.PathLike, mode: str | None = None, *,
+               limits: DataLimits | Mapping[str, float] | None = None):
     """An image file as a decoded ``PIL.Image.Image`` (the file is closed again).
 
     ``mode`` converts it ("L", "RGB" or "RGBA"); by default a grey or RGB image keeps its mode and any

@@ -7,6 +7,8 @@ The conformance kit checks that a part honours the contract the builder and trai
     def test_my_encoder():
         check_encoder(MyEncoder, {"output_dim": 32}, modality="image")
 
+``check_dataset`` checks a dataset's items and its optional ``labels``.
+
 Importing this package is cheap; torch loads when a check runs.
 """
 
@@ -16,11 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mmzoo.testing.conformance import check_encoder, check_fusion, check_head, default_examples
+    from mmzoo.testing.dataset_check import check_dataset
 
-__all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
+__all__ = ["check_dataset", "check_encoder", "check_fusion", "check_head", "default_examples"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "check_dataset":
+        from mmzoo.testing.dataset_check import check_dataset
+
+        return check_dataset
     if name in __all__:
         from mmzoo.testing import conformance
 

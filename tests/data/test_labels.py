@@ -80,3 +80,32 @@ def test_an_unknown_name_says_which_and_what_the_model_knows():
     message = str(exc.value)
     assert message.startswith("--data: the data has label(s) 'coffe' that the model does not know")
     assert "the model's labels are 'coffee', 'rocket'" in message and "Did you mean 'coffee'?" in message
+
+
+# ---- the conformance check of datasets and their labels -------------------------------------------
+
+
+def test_every_builtin_dataset_passes_the_dataset_check(tmp_path, mmzoo_check_dataset):
+    from mmzoo.testing import check_dataset
+    from tests.data.support import SMALL_BANK
+
+    assert mmzoo_check_dataset is check_dataset
+    check_dataset("sklearn-digits", {"limit": 8})
+    check_dataset("digit-captions", {"limit": 8}, split="test")
+    check_dataset("av-digits", {"limit": 4, **SMALL_BANK}, split="test")
+    path = tmp_path / "tags.jsonl"
+    path.write_text('{"x": 1, "target": "cat;dog"}\n{"x": 2, "target": "dog"}\n', encoding="utf-8")
+    assert check_dataset("manifest", {"path": str(path), "target_type": "list"}).labels == ("cat", "dog")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (Listed([{"target": 3}], labels=["a", "b", "c"]), r"item 0: target 3 is not an index into the 3 labels"),
+    (Listed([{"target": [1.0, 0.0]}], labels=["a", "b", "c"]), "one value per label \\(3\\), got 2"),
+    (Listed(["not a dict"]), "item 0 must be an example dict"),
+    (Listed([{"target": 0}], labels=[]), "labels is empty"),
+])
+def test_the_dataset_check_catches_labels_that_do_not_fit(data, message):
+    from mmzoo.testing import check_dataset
+
+    with pytest.raises(AssertionError, match=message):
+        check_dataset(data)
