@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give either --input KEY=VALUE (one example) or --data DATASET (every example of it)")
     if args.params and not args.data:
         raise ConfigError("--param sets a dataset parameter; it goes with --data")
+    from mmzoo.train.memory import tune_malloc
+
+    tune_malloc()  # as mmzoo eval: the same forward without glibc re-faulting freed blocks
     model = _load(args.source, args.device)
     if args.inputs:
         return _predict_one(model, args)
