@@ -109,10 +109,22 @@ class Family:
     description: str = ""
     members: Callable | str | None = None
     modality_of: Callable | str | None = None
+    is_member: Callable | str | None = None
 
     @property
     def name(self) -> str:
         return self.prefix + "*"
+
+    def has_member(self, member: str) -> bool | None:
+        """Whether ``prefix + member`` exists: the family's ``is_member`` says (None: it cannot tell
+        here), else whether ``members`` lists it; None for a family that has neither."""
+        if self.is_member is not None:
+            check = load_attribute(self.is_member, dist=self.dist, what=f"is_member of {self.name}")
+            found = check(member)
+            return None if found is None else bool(found)
+        if self.members is None:
+            return None
+        return self.prefix + member in self.member_names()
 
     def member_names(self) -> list[str]:
         """Full names of every member (may import the family's library)."""

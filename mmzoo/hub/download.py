@@ -97,6 +97,17 @@ def check_parts_installed(saved: SavedModel, source: str) -> None:
         registry.resolve_part(part, where=f"{source}: {CONFIG_NAME} spec", requires=saved.requires)
 
 
+def download_config(repo_id: str, revision: str | None = None) -> tuple[SavedModel, str]:
+    """Only the ``config.json`` of a published model (from the cache when it is there, or offline), read
+    and checked; returns it and the commit it was resolved to. Nothing else is downloaded."""
+    check_repo_id(repo_id)
+    settings = hub_settings()
+    source = f"{HF_HUB_PREFIX}{where_in_repo(repo_id, revision)}"
+    config_path = _download(repo_id, CONFIG_NAME, revision, settings)
+    commit = config_path.parent.name  # snapshots/<commit sha>/config.json: pin the rest to that commit
+    return read_model_dir(config_path.parent, source=source), commit
+
+
 def download_model_dir(repo_id: str, revision: str | None = None, *, allow_pickle: bool = False) -> Path:
     """Download a published model (``config.json`` + ``model.safetensors``) into the Hub cache and return
     the snapshot directory holding them. ``revision``: branch, tag or commit sha (default: main).
@@ -104,12 +115,10 @@ def download_model_dir(repo_id: str, revision: str | None = None, *, allow_pickl
     The config is checked before the weights are fetched; the weights are verified. A repo with only a
     pickle checkpoint is refused unless ``allow_pickle=True``.
     """
-    check_repo_id(repo_id)
     settings = hub_settings()
     source = f"{HF_HUB_PREFIX}{where_in_repo(repo_id, revision)}"
-    config_path = _download(repo_id, CONFIG_NAME, revision, settings)
-    commit = config_path.parent.name  # snapshots/<commit sha>/config.json: pin the rest to that commit
-    saved = read_model_dir(config_path.parent, source=source)
+    saved, commit = download_config(repo_id, revision)
+    config_path = saved.directory / CONFIG_NAME
     check_parts_installed(saved, source)
     try:
         weights = _download(repo_id, WEIGHTS_NAME, commit, settings, revision or "main")

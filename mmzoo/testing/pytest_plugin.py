@@ -41,8 +41,9 @@ def mmzoo_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     mmzoo.plugins.reset()
 
 
-def _point_hub_client(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
-    """Set ``env`` for this process and its children, and the constants huggingface_hub read at import."""
+def point_hub_client(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Set ``env`` (see :func:`mmzoo.testing.hub_server.client_env`) for this process and its children, and
+    the constants huggingface_hub read at import, so this process's client talks to that Hub too."""
     for key in _HUB_ENV_CLEARED:
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
@@ -62,6 +63,7 @@ def _point_hub_client(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> N
         "HF_HUB_DISABLE_TELEMETRY": True,
         "HF_TOKEN_PATH": os.path.join(home, "token"),
         "HF_STORED_TOKENS_PATH": os.path.join(home, "stored_tokens"),
+        "AGENT_HARNESSES_PATH": os.path.join(home, ".agent_harnesses.json"),  # its daily check stays local
     }
     for name, value in patched.items():
         if hasattr(constants, name):
@@ -82,7 +84,7 @@ def mmzoo_hub(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     try:
         server.token = HUB_TOKEN
         server.env = client_env(server.url, tmp_path_factory.mktemp("hf_home"), HUB_TOKEN)
-        _point_hub_client(monkeypatch, server.env)
+        point_hub_client(monkeypatch, server.env)
         yield server
     finally:
         server.stop()

@@ -145,6 +145,7 @@ class TrainConfig:
     keep_last: int = 2
     best_metric: str = "loss"
     best_mode: str = "min"
+    final_model: str = "last"
     resume: str | None = None
     strategy: str = "auto"
     compile: CompileConfig | None = None
@@ -376,6 +377,12 @@ def _build_train(values: dict[str, Any], path: str, problems: list[str]) -> Any:
         return None
     if values["best_mode"] is None:
         values["best_mode"] = _guess_best_mode(values["best_metric"])
+    if values["final_model"] == "best" and values["data"].eval is None:
+        problems.append(
+            f"{join_path(path, 'final_model')}: 'best' picks the step with the best eval {values['best_metric']}, "
+            "but there is no data.eval; add an eval split or set final_model: last"
+        )
+        return None
     return TrainConfig(**values)
 
 
@@ -403,6 +410,10 @@ SCHEMA = Section(
         "best_mode": Field(
             Optional(Choice(("min", "max"))), None, "whether best_metric is better low or high (null: guessed "
             "from its name)"
+        ),
+        "final_model": Field(
+            Choice(("last", "best")), "last", "what RUN_DIR/model/ holds at the end: the last step's weights, or "
+            "the best checkpoint's by best_metric (its step and eval metrics go to config.json and the card)"
         ),
         "resume": Field(
             Optional(Str()), None, "'auto' (latest checkpoint of output_dir, or a fresh start) or a checkpoint "

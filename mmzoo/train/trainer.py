@@ -397,24 +397,30 @@ class Trainer:
         path = self._save()
         model = self.strategy.final_model()
         if self.ctx.is_main:
-            artifacts.save_model(
-                model,
+            weights, note = artifacts.choose_final_weights(
                 self.plan.run,
                 self.config,
-                metrics=self.last_eval,
+                step=self.step,
+                best=self.best,
+                last_eval=self.last_eval,
                 eval_examples=self.eval_examples,
-                steps=self.step,
-                world_size=self.ctx.world_size,
+            )
+            if note:
+                self.message(note)
+            artifacts.save_model(
+                model, self.plan.run, self.config, weights=weights, run_steps=self.step, world_size=self.ctx.world_size
             )
             final = {
                 "step": self.step,
                 "split": "final",
                 "world_size": self.ctx.world_size,
-                **{f"eval_{k}": v for k, v in self.last_eval.items()},
+                **({"model_step": weights.step} if weights.step != self.step else {}),
+                **{f"eval_{k}": v for k, v in weights.metrics.items()},
             }
             self.log.write(final)
             self._plot()
-            self.message(f"done: {self.step} steps; model saved to {self.plan.run.model_dir}")
+            which = f" (the best, step {weights.step})" if weights.checkpoint == "best" else ""
+            self.message(f"done: {self.step} steps; model{which} saved to {self.plan.run.model_dir}")
         return TrainResult(
             self.run_dir,
             self.step,
