@@ -11,7 +11,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mmzoo.errors import SpecError
-from mmzoo.registry import COMPONENT_KINDS, Component, Family, ModelEntry, Problem, normalize_modalities
+from mmzoo.registry import (
+    COMPONENT_KINDS,
+    LOGGER_KIND,
+    Component,
+    Family,
+    ModelEntry,
+    Problem,
+    normalize_modalities,
+)
 
 
 class Registrar:
@@ -44,6 +52,12 @@ class Registrar:
     def add_dataset(self, name: str, factory: Callable | str, *, description: str = "") -> None:
         """Register a dataset; its factory takes ``split`` and parameters."""
         self._add(Component("dataset", name, self.dist, factory, (), description))
+
+    def add_logger(self, name: str, factory: Callable | str, *, description: str = "") -> None:
+        """Register an experiment logger that ``log_to:`` in a run config names; ``factory(**params)``
+        returns an object with ``log(record)`` and optionally ``start(run)`` and ``close()`` (see
+        :mod:`mmzoo.loggers`)."""
+        self._add(Component(LOGGER_KIND, name, self.dist, factory, (), description))
 
     def add_family(self, kind: str, prefix: str, factory: Callable | str, *,
                    modality: str | Sequence[str] | None = None, description: str = "",

@@ -59,9 +59,12 @@ def hub_file(repo_id: str, filename: str, revision: str | None, *, size: int | N
 
 def hub_model_files(repo_id: str, commit: str) -> list[dict[str, Any]]:
     """The weights files a published model has at ``commit``: listed by the Hub with their sizes and
-    sha256 (one metadata request, nothing downloaded); offline, what the cache has."""
+    sha256 (one metadata request, nothing downloaded); offline or with the Hub unreachable, what the cache
+    has."""
+    from mmzoo.hub.download import endpoint_answers
+
     settings = hub_settings()
-    if settings.offline:
+    if settings.offline or not endpoint_answers(settings.endpoint):  # no Hub to ask: what the cache has
         found = [hub_file(repo_id, WEIGHTS_NAME, commit)]
         return [f for f in found if f["cached"]] or [{**found[0], "listed": False}]
     from huggingface_hub import HfApi

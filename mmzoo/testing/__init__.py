@@ -7,9 +7,10 @@ The conformance kit checks that a part honours the contract the builder and trai
     def test_my_encoder():
         check_encoder(MyEncoder, {"output_dim": 32}, modality="image")
 
-``check_dataset`` checks a dataset's items and its optional ``labels``.
+``check_dataset`` checks a dataset's items and its optional ``labels``,
+and :func:`check_logger` checks an experiment logger (the ``mmzoo_register_loggers`` hook).
 
-Importing this package is cheap; torch loads when a check runs.
+Importing this package is cheap; torch loads when a part check runs.
 """
 
 from __future__ import annotations
@@ -19,8 +20,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mmzoo.testing.conformance import check_encoder, check_fusion, check_head, default_examples
     from mmzoo.testing.dataset_check import check_dataset
+    from mmzoo.testing.logger_conformance import check_logger
 
-__all__ = ["check_dataset", "check_encoder", "check_fusion", "check_head", "default_examples"]
+__all__ = [
+    "check_dataset",
+    "check_encoder",
+    "check_fusion",
+    "check_head",
+    "check_logger",
+    "default_examples",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -28,6 +37,10 @@ def __getattr__(name: str) -> Any:
         from mmzoo.testing.dataset_check import check_dataset
 
         return check_dataset
+    if name == "check_logger":
+        from mmzoo.testing.logger_conformance import check_logger
+
+        return check_logger
     if name in __all__:
         from mmzoo.testing import conformance
 

@@ -10,9 +10,9 @@ fixtures with no import and no ``conftest.py`` (``pytest -p no:mmzoo`` turns the
   127.0.0.1, with this process and its children pointed at it (``HF_ENDPOINT``,
   ``HF_HUB_DISABLE_XET=1``, a private ``HF_HOME`` and a write token ``mmzoo_hub.token``), so
   ``push_to_hub`` and ``create_model("hf-hub:...")`` run for real with no network.
-- ``mmzoo_check_encoder``, ``mmzoo_check_fusion``, ``mmzoo_check_head``, ``mmzoo_check_dataset``: the
-  conformance checks of :mod:`mmzoo.testing` (the same functions; torch loads when one of these is
-  requested).
+- ``mmzoo_check_encoder``, ``mmzoo_check_fusion``, ``mmzoo_check_head``, ``mmzoo_check_dataset``,
+  ``mmzoo_check_logger``: the conformance checks of :mod:`mmzoo.testing` (the same functions; torch
+  loads when a part check is requested).
 
 Loading this module costs next to nothing: it imports pytest and nothing of torch or the Hub.
 """
@@ -120,3 +120,11 @@ def mmzoo_check_dataset() -> Callable[..., Any]:
     from mmzoo.testing import check_dataset
 
     return check_dataset
+
+
+@pytest.fixture
+def mmzoo_check_logger() -> Callable[..., Any]:
+    """:func:`mmzoo.testing.check_logger`."""
+    from mmzoo.testing import check_logger
+
+    return check_logger

@@ -25,6 +25,7 @@ from mmzoo.train.schema import (
     Int,
     ListOf,
     MapOf,
+    Named,
     Optional,
     Section,
     Str,
@@ -142,6 +143,7 @@ class TrainConfig:
     eval_every: int | None = None
     save_every: int | None = None
     log_every: int = 10
+    log_to: list[dict[str, Any]] = field(default_factory=list)
     keep_last: int = 2
     best_metric: str = "loss"
     best_mode: str = "min"
@@ -404,7 +406,15 @@ SCHEMA = Section(
         "save_every": Field(
             Optional(Int(1)), None, "checkpoint every N steps (null: each epoch end and the last step)"
         ),
-        "log_every": Field(Int(1), 10, "log training loss every N steps"),
+        "log_every": Field(
+            Int(1), 10, "log the training loss, lr and samples/s (averaged over these steps) every N steps, to "
+            "metrics.jsonl and the console"
+        ),
+        "log_to": Field(
+            ListOf(Named()), list, "experiment loggers fed every metrics.jsonl record (rank 0): 'tensorboard' "
+            "(event files in the run dir; pip install 'mmzoo[tensorboard]') or a plugin's (mmzoo list --kind "
+            "logger); {type: NAME, ...} passes parameters"
+        ),
         "keep_last": Field(Int(1), 2, "checkpoints kept, plus the best one by best_metric"),
         "best_metric": Field(Str(), "loss", "eval metric that picks the best checkpoint"),
         "best_mode": Field(
