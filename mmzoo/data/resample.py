@@ -1,7 +1,7 @@
 """The one audio resampler in mmzoo: a windowed-sinc filter in torch, for any pair of rates.
 
 Datasets (the ``manifest``'s ``sample_rate``, the av-digits speech bank), file decoding
-(:func:`mmzoo.read_audio`) and the encoders (``mel-cnn``, the ``hf/`` audio encoders) all resample
+(:func:`mmzoo.load_audio`) and the encoders (``mel-cnn``, the ``hf/`` audio encoders) all resample
 through :func:`resample`, so a clip gives the same samples whichever of them brings it to a rate.
 """
 
