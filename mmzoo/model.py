@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mmzoo.data.origin import locate
 from mmzoo.errors import BuildError, MmzooError
 from mmzoo.outputs import EncoderOutput, ModelOutput
 from mmzoo.saved import CONFIG_NAME, FORMAT, RESERVED_KEYS, WEIGHTS_NAME, check_labels, head_size
@@ -39,13 +40,14 @@ class Collator:
                 missing = next(i for i, e in enumerate(examples) if key not in e)
                 raise MmzooError(f"example {missing} has no '{key}' (keys: {', '.join(map(str, examples[missing]))});"
                                  f" this model reads {', '.join(self.preprocessors)}") from None
-            batch[key] = preprocess(values)
+            batch[key] = locate(preprocess, values, examples, key)
         has_target = ["target" in example for example in examples]
         if any(has_target):
             if not all(has_target):
                 raise MmzooError("some examples have a 'target' and some do not; give all or none")
             targets = [example["target"] for example in examples]
-            batch["target"] = self.collate_targets(targets) if self.collate_targets else torch.as_tensor(targets)
+            collate = self.collate_targets or torch.as_tensor
+            batch["target"] = locate(collate, targets, examples, "target")  # its error names the row
         return batch
 
 

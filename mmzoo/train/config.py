@@ -122,6 +122,13 @@ class DDPConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """How the ranks of a job wait for each other, whatever the strategy."""
+
+    timeout: float = 300.0
+
+
+@dataclass
 class CompileConfig:
     backend: str = "inductor"
     mode: str | None = None
@@ -153,6 +160,7 @@ class TrainConfig:
     compile: CompileConfig | None = None
     channels_last: bool | list[str] = False
     ddp: DDPConfig = field(default_factory=DDPConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     device: str = "auto"
     source: str | None = field(default=None, compare=False)
 
@@ -339,6 +347,17 @@ DDP = Section(
     build=lambda v, p, probs: DDPConfig(**v),
 )
 
+DISTRIBUTED = Section(
+    {
+        "timeout": Field(
+            Float(0.0, exclusive_minimum=True), 300.0, "seconds a rank waits for the others in a collective "
+            "(every strategy) before the job fails with a message, instead of hanging when a rank stopped or "
+            "hung; raise it when one step or one evaluation can legitimately take longer"
+        ),
+    },
+    build=lambda v, p, probs: DistributedConfig(**v),
+)
+
 COMPILE = AnyOf(
     [
         Bool(),
@@ -441,6 +460,7 @@ SCHEMA = Section(
             "[encoders.image]"
         ),
         "ddp": Field(DDP, DDPConfig, "options of DistributedDataParallel (strategy ddp)"),
+        "distributed": Field(DISTRIBUTED, DistributedConfig, "how the ranks of a job wait for each other"),
         "device": Field(Choice(("auto", "cpu", "cuda")), "auto", "auto: CUDA when available"),
     },
     build=_build_train,
