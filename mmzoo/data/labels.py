@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mmzoo.data.origin import Example
 from mmzoo.errors import DatasetError, did_you_mean
 
 _MAX_WRAPPERS = 8  # how deep dataset_labels looks through wrappers (torch Subset, RelabelledDataset...)
@@ -68,7 +69,9 @@ class RelabelledDataset:
         example = self.dataset[index]
         if not isinstance(example, Mapping) or "target" not in example:
             return example
-        return {**example, "target": self.map_target(example["target"])}
+        relabelled = {**example, "target": self.map_target(example["target"])}
+        origins = getattr(example, "origins", None)
+        return Example(relabelled, origins) if origins else relabelled
 
     def map_target(self, target: Any) -> Any:
         """One example's target, re-indexed to ``labels``."""

@@ -58,6 +58,16 @@ def test_a_manifest_of_some_classes_is_read_in_its_own_order_and_mapped_by_name(
     assert [aligned[i]["target"] for i in range(2)] == [3, 2]
 
 
+def test_relabelled_examples_keep_where_their_values_came_from(tmp_path):
+    from mmzoo.data.origin import origin_of
+
+    path = tmp_path / "part.csv"
+    path.write_text("x,target\n1,rocket\n2,coffee\n", encoding="utf-8")
+    aligned = align_targets(mmzoo.create_dataset("manifest", path=str(path)), ("coffee", "ham", "rocket"))
+    assert aligned[0]["target"] == 2
+    assert origin_of(aligned[0], "target") == origin_of(aligned.dataset[0], "target") is not None
+
+
 def test_a_regression_manifest_names_its_value_after_the_target_column(tmp_path):
     path = tmp_path / "prices.csv"
     path.write_text("x,price\n1,2.5\n2,3.5\n", encoding="utf-8")
