@@ -20,6 +20,7 @@ COMMANDS = {
     "train": "mmzoo.cli.train",
     "eval": "mmzoo.cli.eval",
     "explain": "mmzoo.cli.explain",
+    "predict": "mmzoo.cli.predict",
     "push": "mmzoo.cli.push",
     "install": "mmzoo.cli.install",
     "uninstall": "mmzoo.cli.uninstall",

@@ -392,7 +392,8 @@ class FiLMFusion(_KeyedFusion):
 class ProjectFusion(_KeyedFusion):
     """Project each modality to ``dim`` and keep them apart: returns ``{key: Tensor[B, dim]}``.
 
-    For heads that compare modalities (``contrastive``); ``output_kind = "dict"``.
+    For heads that compare modalities (``contrastive``); ``output_kind = "dict"``. Given the features of
+    some of its keys only, it returns their projections alone (``model.embed`` of one modality).
     """
 
     part_name = "project"
@@ -404,5 +405,9 @@ class ProjectFusion(_KeyedFusion):
         self.proj = self._projections(self.output_dim)
 
     def forward(self, features: Features, present: Present = None) -> dict[str, Tensor]:
+        if present is None:  # complete examples; embedding one key (model.embed) passes only its features
+            keys = [k for k in self.keys if k in features] or self.keys  # none of them: the error names them all
+            gathered = gather_features(self.label, features, keys)
+            return {k: self.proj[k](gathered[k].pooled) for k in keys}
         pooled, masks = self._pooled(features, present)
         return {k: keep_rows(self.proj[k](x), m) for k, x, m in zip(self.keys, pooled, masks)}

@@ -18,6 +18,8 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
   example's output does not depend on the features of the inputs it lacks;
 - an encoder's optional explanation hooks work: ``input_embeddings()`` returns the module whose
   output its forward reads, ``token_labels(ids)`` one string per id;
+- an encoder's optional ``raw_input`` (a :class:`mmzoo.RawInput`) is true: its kind, sizes, and for
+  file paths, that a file gives what its decoded value gives (:mod:`mmzoo.testing.raw_input_check`).
 - an optional ``path_params`` declaration (the parameters that are local paths, refused when they
   come from a loaded model's config) names parameters the factory takes.
 
@@ -59,6 +61,7 @@ from mmzoo.testing._missing_checks import (
     fusion_objective_with_missing,
 )
 from mmzoo.testing.examples import default_examples
+from mmzoo.testing.raw_input_check import check_raw_input
 
 __all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
 
@@ -172,6 +175,7 @@ def check_encoder(
     check_round_trip(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
     )
+    check_raw_input(encoder, label)
     return encoder
 
 

@@ -29,6 +29,7 @@ from mmzoo.train import artifacts, resume
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
 from mmzoo.train.data import build_loaders, close_loader, move_to_device, seed_cpu_rngs
+from mmzoo.train.datacheck import check_training_data
 from mmzoo.train.distributed import (
     LAUNCHER_PID_ENV,
     DistContext,
@@ -185,6 +186,7 @@ class Trainer:
             world_size=self.ctx.world_size,
             pin_memory=self.device.type == "cuda",
             modality_dropout=dropout,
+            check=lambda splits: check_training_data(self.model, splits, self.message),
         )
         self.train_set, self.eval_set = loaders.train_set, loaders.eval_set
         self.train_loader, self.sampler, self.eval_loader = loaders.train, loaders.sampler, loaders.eval

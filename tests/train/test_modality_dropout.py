@@ -120,3 +120,16 @@ def test_training_with_modality_dropout_is_reproducible_and_recorded(toys, tmp_p
 def test_a_key_the_model_does_not_read_is_refused_before_training(toys, tmp_path):
     with pytest.raises(ConfigError, match="data.modality_dropout.image: not an input of the model"):
         train(validate_config(toy_config(tmp_path / "x", data__modality_dropout={"image": 0.2})))
+
+
+def test_training_data_whose_first_example_lacks_an_input_is_accepted_when_the_fusion_handles_it():
+    from mmzoo.train.datacheck import check_training_data
+
+    model = mmzoo.create_model(TINY_SPEC)
+    data = dataset(4)
+    del data[0]["img"]  # the first example lacks an input; the others have it
+    checked = check_training_data(model, {"data.train": data, "data.eval": None}, print)
+    assert checked["data.train"][1]["img"] is data[1]["img"]
+    without = [{k: v for k, v in e.items() if k != "img"} for e in data]  # no example has it: a misnamed column
+    with pytest.raises(ConfigError, match="read 'img', which the data does not have"):
+        check_training_data(model, {"data.train": without, "data.eval": None}, print)
