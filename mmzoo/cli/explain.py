@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="one input of the example: an image or WAV file, a text (@FILE reads one), numbers for a vector; "
+        help="one input of the example: an image or audio file, a text (@FILE reads one), numbers for a vector; "
         "repeatable; an input left out is missing",
     )
     parser.add_argument("--target", type=int, default=None,

@@ -45,11 +45,13 @@ def _read(key: str, value: str, modality: str | None) -> Any:
     if modality == "image":
         return _image(Path(value).expanduser(), where)
     if modality == "audio":
-        from mmzoo.data.audio import audio_value, read_wav
-        from mmzoo.data.limits import data_limits
+        from mmzoo.data.audio import load_audio
 
-        samples, rate = read_wav(_file(Path(value).expanduser(), where), data_limits())
-        return audio_value(samples, rate)
+        path = _file(Path(value).expanduser(), where)
+        try:
+            return load_audio(path)  # the encoder resamples to its own rate
+        except DatasetError as exc:
+            raise DatasetError(f"{where}: {exc}") from None
     if modality == "text":
         if value.startswith("@"):
             path = _file(Path(value[1:]).expanduser(), where)
@@ -74,17 +76,10 @@ def _file(path: Path, where: str) -> Path:
 
 
 def _image(path: Path, where: str) -> np.ndarray:
-    from PIL import Image
+    from mmzoo.data.images import load_image
 
-    from mmzoo.data.limits import data_limits
-
-    limits = data_limits()
     _file(path, where)
     try:
-        with Image.open(path) as img:
-            limits.check_image(*img.size)
-            return np.asarray(img.convert("L" if img.mode in ("1", "L", "I;16") else "RGB"))
+        return np.asarray(load_image(path))  # grey and RGB keep their mode, anything else becomes RGB
     except DatasetError as exc:
-        raise DatasetError(f"{where}: {path}: {exc}") from None
-    except Exception as exc:  # a decoder can fail in its own way on a broken file
-        raise DatasetError(f"{where}: cannot read image {path}: {type(exc).__name__}: {exc}") from None
+        raise DatasetError(f"{where}: {exc}") from None
