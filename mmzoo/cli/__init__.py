@@ -20,6 +20,8 @@ COMMANDS = {
     "train": "mmzoo.cli.train",
     "eval": "mmzoo.cli.eval",
     "push": "mmzoo.cli.push",
+    "sweep": "mmzoo.cli.sweep",
+    "cache": "mmzoo.cli.cache",
     "install": "mmzoo.cli.install",
     "uninstall": "mmzoo.cli.uninstall",
     "new-plugin": "mmzoo.cli.new_plugin",
