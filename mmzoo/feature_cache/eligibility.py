@@ -81,10 +81,10 @@ def probe_reason(key: str, encoder: nn.Module, examples: Sequence[Any], device: 
         return "its preprocess gives different inputs for the same examples"
     if not _same(_as_output(first_out), _as_output(second_out)):
         return "its forward gives different outputs for the same inputs"
-    together = _as_output(first_out)[0]
+    together = _pooled(first_out)
     with torch.no_grad():
         for index, value in enumerate(values):
-            alone = _as_output(encoder(_to_device(encoder.preprocess([value]), device)))[0]
+            alone = _pooled(encoder(_to_device(encoder.preprocess([value]), device)))
             if not torch.allclose(alone.float(), together[index : index + 1].float(), rtol=1e-4, atol=1e-5):
                 return "an example's output depends on the other examples of its batch (padding or batch statistics)"
     return None
@@ -110,6 +110,10 @@ def _as_output(value: Any) -> Any:
     if isinstance(value, EncoderOutput):
         return (value.pooled, value.tokens, value.mask)
     return value
+
+
+def _pooled(value: Any) -> torch.Tensor:
+    return value.pooled if isinstance(value, EncoderOutput) else value
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -49,10 +49,12 @@ class DamagedEntry(Exception):
 
 
 def features_root() -> Path:
-    """``<mmzoo cache>/features``, created if missing."""
+    """``$MMZOO_FEATURE_CACHE`` or ``<mmzoo cache>/features`` (``$MMZOO_CACHE``, ``~/.cache/mmzoo``),
+    created if missing."""
     from mmzoo.paths import cache_dir
 
-    root = cache_dir() / "features"
+    chosen = os.environ.get("MMZOO_FEATURE_CACHE")
+    root = Path(chosen).expanduser() if chosen else cache_dir() / "features"
     root.mkdir(parents=True, exist_ok=True)
     return root
 

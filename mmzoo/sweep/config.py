@@ -59,6 +59,7 @@ SCHEMA = Section(
             ListOf(Str()), lambda: ["seed"],
             "grid keys whose values are repeats of one composition: results give their mean and std",
         ),
+        "title": Field(Str(), "Sweep results", "the heading of results.md"),
         "metric": Field(
             Optional(Str()), None, "the eval metric the chart shows and the table ranks by (null: each base's "
             "best_metric)"
@@ -93,6 +94,7 @@ class Sweep:
     average_over: list[str]
     metric: str | None
     grid: dict[str, list[Any]]
+    title: str = "Sweep results"
     points: list[Point] = field(default_factory=list)
 
     @property
@@ -136,6 +138,7 @@ def load_sweep(path: str | Path, *, overrides: list[str] = (), grid: list[str] =
         average_over=checked["average_over"],
         metric=checked["metric"],
         grid=checked["grid"],
+        title=checked["title"],
     )
     for key in sweep.grid:
         if not _KEY.match(key):

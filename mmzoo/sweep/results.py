@@ -121,16 +121,14 @@ def header(sweep: Sweep, command: str, rows: Sequence[Row]) -> list[str]:
     ]
 
 
-def write_results(
-    sweep: Sweep, statuses: dict[str, dict[str, Any]], command: str, title: str = "Sweep results"
-) -> list[Path]:
+def write_results(sweep: Sweep, statuses: dict[str, dict[str, Any]], command: str) -> list[Path]:
     """Write results.csv, results.md and results.png into the sweep's results directory."""
     rows = collect(sweep, statuses)
     directory = sweep.results_dir
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / "results.csv", directory / "results.md"]
     _atomic_text(written[0], render_csv(rows, sweep))
-    _atomic_text(written[1], render_markdown(rows, sweep, command, title))
+    _atomic_text(written[1], render_markdown(rows, sweep, command, sweep.title))
     chart = directory / "results.png"
     if plot(sections(sweep, rows), chart):
         written.append(chart)
