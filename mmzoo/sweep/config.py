@@ -20,7 +20,8 @@ from typing import Any
 
 from mmzoo.errors import ConfigError
 from mmzoo.spec import read_yaml as read_yaml_file
-from mmzoo.train.config import TrainConfig, read_yaml, validate_config
+from mmzoo.train.config import SCHEMA as RUN_SCHEMA
+from mmzoo.train.config import TrainConfig, read_yaml
 from mmzoo.train.rawconfig import expand_shorthands, parse_override
 from mmzoo.train.schema import REQUIRED, AnyOf, AnyValue, Field, ListOf, MapOf, Optional, Section, Str
 
@@ -56,8 +57,9 @@ SCHEMA = Section(
         "output_dir": Field(Str(), REQUIRED, "where the points' run directories and logs go", example="runs/sweep"),
         "results_dir": Field(Optional(Str()), None, "where results.csv/.md/.png go (null: output_dir)"),
         "average_over": Field(
-            ListOf(Str()), lambda: ["seed"],
-            "grid keys whose values are repeats of one composition: results give their mean and std",
+            Optional(ListOf(Str())), None,
+            "grid keys whose values are repeats of one composition: results give their mean and std (null: "
+            "seed, when it is a grid key)",
         ),
         "title": Field(Str(), "Sweep results", "the heading of results.md"),
         "metric": Field(
@@ -79,6 +81,8 @@ class Point:
     raw: dict[str, Any]
     named_by_base: bool = True
     """Whether names and compositions start with the base's name (several bases, or no grid)."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """How each grid value shows in the point's name, by grid key."""
 
     def digest(self) -> str:
         """Identifies the point's resolved config (a changed base or grid gives another digest)."""
@@ -135,7 +139,8 @@ def load_sweep(path: str | Path, *, overrides: list[str] = (), grid: list[str] =
         source=path,
         output_dir=Path(checked["output_dir"]),
         results_dir=Path(checked["results_dir"] or checked["output_dir"]),
-        average_over=checked["average_over"],
+        average_over=checked["average_over"] if checked["average_over"] is not None else (
+            ["seed"] if "seed" in checked["grid"] else []),
         metric=checked["metric"],
         grid=checked["grid"],
         title=checked["title"],
@@ -189,13 +194,14 @@ def _bases(path: Path, base: Any, problems: list[str]) -> list[tuple[str, dict[s
 
 def _expand(sweep: Sweep, bases: list, extra: list, problems: list[str]) -> list[Point]:
     keys = list(sweep.grid)
-    combos = list(itertools.product(*(sweep.grid[k] for k in keys))) if keys else [()]
+    labels = {key: axis_labels(sweep.grid[key]) for key in keys}
+    combos = list(itertools.product(*(range(len(sweep.grid[k])) for k in keys))) if keys else [()]
     points, seen = [], set()
     for base_name, base_raw, _ in bases:
         for combo in combos:
-            values = dict(zip(keys, combo, strict=True))
+            values = {key: sweep.grid[key][i] for key, i in zip(keys, combo, strict=True)}
             by_base = len(bases) > 1 or not keys
-            name = point_name(base_name if by_base else "", values)
+            name = point_name(base_name if by_base else "", {key: labels[key][i] for key, i in zip(keys, combo)})
             if name in seen:
                 problems.append(f"grid: two points are both named '{name}'; give the values distinct names")
                 continue
@@ -211,12 +217,14 @@ def _expand(sweep: Sweep, bases: list, extra: list, problems: list[str]) -> list
                 continue
             raw["output_dir"] = str(sweep.runs_dir / name)
             raw["resume"] = "auto"
-            try:
-                config = validate_config(raw, source=f"point {name}")
-            except ConfigError as exc:
-                problems.append(str(exc))
+            found: list[str] = []
+            config = RUN_SCHEMA.check(expand_shorthands(raw), "", found)
+            if found:
+                problems.extend(f"point {name}: {problem}" for problem in found)
                 continue
-            points.append(Point(name, base_name, values, config, raw, by_base))
+            config.source = f"{sweep.source} (point {name})"
+            points.append(Point(name, base_name, values, config, raw, by_base,
+                                {key: labels[key][i] for key, i in zip(keys, combo, strict=True)}))
     return points
 
 
@@ -234,22 +242,32 @@ def set_dotted(raw: dict[str, Any], keys: list[str], value: Any, where: str) -> 
     node[keys[-1]] = value
 
 
-def point_name(base: str, values: dict[str, Any]) -> str:
-    """``base,fusion.type=gated,seed=0``: the base's name and each grid value (last two key segments)."""
+def point_name(base: str, labels: dict[str, str]) -> str:
+    """``base,fusion.type=gated,seed=0``: the base's name and each grid value's label (keys shortened to
+    their last two segments, ``model.encoders.X...`` to ``X...``)."""
     parts = [base] if base else []
-    for key, value in values.items():
+    for key, label in labels.items():
         short = ".".join(key.split(".")[-2:]) if not key.startswith("model.encoders.") else key.split(".", 2)[-1]
-        parts.append(f"{short}={_value_label(value)}")
+        parts.append(f"{short}={label}")
     return _safe(",".join(parts) or "point")
 
 
-def _value_label(value: Any) -> str:
-    if isinstance(value, dict):
-        label = str(value.get("type") or value.get("name") or "")
-        digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()[:6]
-        return f"{label}-{digest}" if label else digest
+def axis_labels(values: list[Any]) -> list[str]:
+    """How each value of a grid axis shows in point names: itself, or for a mapping (a whole part) its
+    ``type``, with a short digest when two values share one."""
+    plain = [str(v.get("type") or v.get("name") or "") if isinstance(v, dict) else _scalar_label(v) for v in values]
+    labels = []
+    for value, label in zip(values, plain, strict=True):
+        if isinstance(value, dict) and (not label or plain.count(label) > 1):
+            digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()[:6]
+            label = f"{label}-{digest}" if label else digest
+        labels.append(label)
+    return labels
+
+
+def _scalar_label(value: Any) -> str:
     if isinstance(value, list):
-        return "-".join(_value_label(v) for v in value) or "empty"
+        return "-".join(_scalar_label(v) for v in value) or "empty"
     return str(value)
 
 
@@ -259,7 +277,7 @@ def _safe(name: str) -> str:
 
 def composition(point: Point, average_over: list[str]) -> str:
     """The point's name without the grid values it is averaged over."""
-    kept = {k: v for k, v in point.values.items() if k not in average_over}
+    kept = {k: v for k, v in point.labels.items() if k not in average_over}
     if not kept:
         return point.base
     return point_name(point.base if point.named_by_base else "", kept)

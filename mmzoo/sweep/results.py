@@ -66,7 +66,7 @@ def collect(sweep: Sweep, statuses: dict[str, dict[str, Any]]) -> list[Row]:
         status = statuses.get(point.name) or {"status": "not run"}
         row = rows.get(name)
         if row is None:
-            values = {k: v for k, v in point.values.items() if k not in sweep.average_over}
+            values = {k: point.labels.get(k, v) for k, v in point.values.items() if k not in sweep.average_over}
             row = rows[name] = Row(name, point.config.data.train.dataset, values, point.config.best_metric)
         row.points.append((point, status))
     return list(rows.values())

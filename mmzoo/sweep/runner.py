@@ -136,7 +136,10 @@ def run_points(
                 if worker.run(request):
                     status = read_status(sweep, point) or {"status": "failed", "error": "no status was written"}
                 else:
-                    code = worker.process.poll()
+                    try:  # its pipe closed when it died; reap it for the exit code
+                        code = worker.process.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        code = None
                     worker.close(timeout=5)
                     worker = None
                     status = {"status": "failed", "seconds": time.perf_counter() - started,

@@ -16,11 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mmzoo.testing.conformance import check_encoder, check_fusion, check_head, default_examples
+    from mmzoo.testing.conformance_cache import check_dataset_fingerprint
 
-__all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
+__all__ = ["check_dataset_fingerprint", "check_encoder", "check_fusion", "check_head", "default_examples"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "check_dataset_fingerprint":
+        from mmzoo.testing import conformance_cache
+
+        return conformance_cache.check_dataset_fingerprint
     if name in __all__:
         from mmzoo.testing import conformance
 

@@ -12,7 +12,9 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
 - the loss is a finite scalar, metrics are plain floats, metric sums merge across batches, and
   metric names are fixed when the head is built (a head that never ran a batch names them too);
 - a state_dict saved with safetensors and loaded into a freshly built part reproduces its
-  outputs in eval mode (nothing the part needs lives outside its state_dict).
+  outputs in eval mode (nothing the part needs lives outside its state_dict);
+- an encoder's ``output_cacheable = True`` holds: frozen and in training mode, its output for an example
+  is fixed (:mod:`mmzoo.testing.conformance_cache`, which also checks a dataset's ``fingerprint()``).
 
 ``factory`` may be a class or callable, or the registered name of a part (``"cnn"``,
 ``"DIST:name"``, ``"timm/resnet18"``), resolved through the installed plugins.
@@ -45,6 +47,7 @@ from mmzoo.testing._conformance_checks import (
     still_flat,
     valid_tokens,
 )
+from mmzoo.testing.conformance_cache import check_output_cacheable
 
 __all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
 
@@ -198,6 +201,7 @@ def check_encoder(
                     )
                     assert_close(mine, theirs, label, f"{where}, tokens", atol)
 
+    check_output_cacheable(encoder, lambda: _build(build, label, (), params, seed=0), examples, label)
     check_round_trip(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
     )
