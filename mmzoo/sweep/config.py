@@ -85,8 +85,9 @@ class Point:
     """How each grid value shows in the point's name, by grid key."""
 
     def digest(self) -> str:
-        """Identifies the point's resolved config (a changed base or grid gives another digest)."""
-        blob = json.dumps(self.config.to_dict(), sort_keys=True, default=repr)
+        """Identifies the point's config as written (base, grid values, ``--set``): a change there gives
+        another digest, while a newer mmzoo that adds a config key with its default does not."""
+        blob = json.dumps(self.raw, sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
