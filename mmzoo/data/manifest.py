@@ -37,6 +37,7 @@ from mmzoo.data.base import (
 from mmzoo.data.limits import data_limits
 from mmzoo.data.manifest_io import Table, parse_float, parse_int, parse_list, read_table
 from mmzoo.data.manifest_targets import TARGET_TYPES, TargetParser
+from mmzoo.data.origin import Example
 from mmzoo.errors import DatasetError, did_you_mean
 
 NAME = "manifest"
@@ -107,6 +108,7 @@ class Manifest(ExampleDataset):
         if target is not None:
             for table in tables:
                 _require_column(table, target, "target")
+        self.target_column = target
         targets = TargetParser(target, target_type, labels, tables) if target is not None else None
         self.label_names = targets.label_names if targets is not None else None
         self.num_classes = len(self.label_names) if self.label_names is not None else None
@@ -185,6 +187,9 @@ class Manifest(ExampleDataset):
                 return np.asarray([parse_float(x) for x in items], dtype=np.float32)
         except ValueError as exc:
             raise DatasetError(f"{table.where(row, column)}: {exc}") from None
+        except (OSError, RuntimeError) as exc:  # a file name too long, symbolic links that loop
+            problem = getattr(exc, "strerror", None) or str(exc)
+            raise DatasetError(f"{table.where(row, column)}: cannot use the file named there ({problem})") from None
         raise AssertionError(kind)  # _resolve_types leaves no other kind
 
     def __len__(self) -> int:
@@ -205,7 +210,8 @@ class Manifest(ExampleDataset):
             except DatasetError as exc:
                 where = f"{self.tables[t]} line {line}, column '{self.columns[key]}'"
                 raise DatasetError(f"{where}: {exc}") from None
-        return example
+        columns = {**self.columns, **({"target": self.target_column} if "target" in example else {})}
+        return Example(example, {key: f"{self.tables[t]} line {line}, column '{c}'" for key, c in columns.items()})
 
     def _load_image(self, file: str) -> np.ndarray:
         from PIL import Image

@@ -13,6 +13,8 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
   metric names are fixed when the head is built (a head that never ran a batch names them too);
 - a state_dict saved with safetensors and loaded into a freshly built part reproduces its
   outputs in eval mode (nothing the part needs lives outside its state_dict);
+- an optional ``path_params`` declaration (the parameters that are local paths, refused when they
+  come from a loaded model's config) names parameters the factory takes;
 - an encoder's ``output_cacheable = True`` holds: frozen and in training mode, its output for an example
   is fixed (:mod:`mmzoo.testing.conformance_cache`, which also checks a dataset's ``fingerprint()``).
 
@@ -39,6 +41,7 @@ from mmzoo.testing._conformance_checks import (
     check_gradients,
     check_metrics,
     check_output_dim,
+    check_path_params,
     check_pooled_alone_trains,
     check_round_trip,
     detach,
@@ -144,6 +147,7 @@ def check_encoder(
     ``fnmatch`` patterns of parameter names allowed to get no gradient.
     """
     build, label, registered = _resolve("encoder", factory)
+    check_path_params(build, label)
     encoder = _build(build, label, (), params, seed=0)
     dim = check_output_dim(encoder, label)
     assert callable(getattr(encoder, "preprocess", None)), (
@@ -269,6 +273,7 @@ def check_fusion(
     influence the output (receive a gradient).
     """
     build, label, _ = _resolve("fusion", factory)
+    check_path_params(build, label)
     input_dims = dict(input_dims)
     fusion = _build(build, label, (dict(input_dims),), params, seed=0)
     check_output_dim(fusion, label)
@@ -377,6 +382,7 @@ def check_head(
     ``bind_distributed`` with a world of one changes nothing.
     """
     build, label, _ = _resolve("head", factory)
+    check_path_params(build, label)
 
     def build_bound(seed: int) -> nn.Module:  # as the builder builds a head: constructed, then bound
         part = _build(build, label, (input_dim,), params, seed=seed)

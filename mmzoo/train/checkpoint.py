@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from mmzoo.errors import ConfigError, WeightsError
+from mmzoo.storage import writing
 from mmzoo.train.rundir import (
     CHECKPOINT_INFO,
     CHECKPOINT_STATE,
@@ -156,15 +157,26 @@ class CheckpointManager:
         """Write checkpoint ``step`` atomically: ``write(directory)`` puts the weights there, then the
         trainer ``state`` and ``info`` (checkpoint.json) follow; prune all but the last ``keep_last``
         and ``keep``."""
-        temp = self.begin(step)
+        final = self.path_for(step)
+        previous = self.latest()
+        kept = (f"; checkpoint {previous.name} is intact, and nothing of {final.name} was kept" if previous
+                else f"; no earlier checkpoint exists, and nothing of {final.name} was kept")
+        then = f"{kept}. Free some space and continue with resume: auto"
+        with writing(final, then=then):
+            temp = self.begin(step)
         try:
-            write(temp)
-            torch.save(state, temp / STATE_FILE)
-            (temp / CHECKPOINT_INFO).write_text(json.dumps({"step": step, **(info or {})}) + "\n", encoding="utf-8")
-            for child in temp.iterdir():
-                if child.is_file():
-                    fsync_file(child)
-            fsync_dir(temp)
+            with writing(final / MODEL_FILE, then=then):
+                write(temp)
+            with writing(final / STATE_FILE, then=then), open(temp / STATE_FILE, "wb") as handle:
+                torch.save(state, handle)  # through a Python file, so a full disk surfaces as its OSError
+            with writing(final / CHECKPOINT_INFO, then=then):
+                (temp / CHECKPOINT_INFO).write_text(json.dumps({"step": step, **(info or {})}) + "\n",
+                                                    encoding="utf-8")
+            with writing(final, then=then):  # a file system may report a full disk only when flushing
+                for child in temp.iterdir():
+                    if child.is_file():
+                        fsync_file(child)
+                fsync_dir(temp)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise

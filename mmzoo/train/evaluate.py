@@ -16,6 +16,7 @@ from mmzoo.train.data import move_to_device
 from mmzoo.train.distributed import DistContext
 from mmzoo.train.metrics import MetricSums, merge_states
 from mmzoo.train.precision import Precision
+from mmzoo.train.progress import batches_bar
 
 if TYPE_CHECKING:
     from mmzoo.train.rundir import RunDir
@@ -29,6 +30,7 @@ def evaluate(
     precision: Precision | None = None,
     device: torch.device | None = None,
     forward: Callable[[Any], Any] | None = None,
+    progress: bool = False,
 ) -> dict[str, float]:
     """Run ``model`` in eval mode under ``torch.inference_mode`` on every batch of ``loader`` (which
     yields ``(num_examples, batch)``); return ``{"loss": ..., <head metrics>..., "num_examples": N}``
@@ -39,7 +41,7 @@ def evaluate(
     added over batches and ranks, then turned into metrics once, on rank 0, whose shard is never empty,
     and shared: a rank that evaluated no example returns the same metrics); a head with only
     ``metrics`` gets per-batch values averaged weighted by example count. The loss is always
-    count-weighted.
+    count-weighted. ``progress`` shows a bar of batches on rank 0 when stderr is a terminal.
     """
     device = device or ctx.device
     forward = model if forward is None else forward
@@ -51,7 +53,7 @@ def evaluate(
     non_blocking = device.type == "cuda"
     try:
         with torch.inference_mode():
-            for count, batch in loader:
+            for count, batch in batches_bar(loader, desc="eval", enabled=progress and ctx.is_main):
                 batch = move_to_device(batch, device, non_blocking)
                 with precision.autocast() if precision is not None else contextlib.nullcontext():
                     output = forward(batch)

@@ -39,6 +39,9 @@ CHECKPOINT_STATE = "trainer_state.pt"
 CHECKPOINT_INFO = "checkpoint.json"
 
 TEMP_PREFIX = ".tmp-"
+# the run's lock (held for the run's life, see mmzoo.train.runlock) and who holds it: not run output
+LOCK_FILE = ".mmzoo-run.lock"
+LOCK_OWNER_FILE = ".mmzoo-run.owner"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -111,7 +114,8 @@ class RunDir:
         return self.config_file.is_file()
 
     def is_occupied(self) -> bool:
-        return self.path.is_dir() and any(self.path.iterdir())
+        """The directory holds something a run wrote (its lock files alone do not count)."""
+        return self.path.is_dir() and any(c.name not in (LOCK_FILE, LOCK_OWNER_FILE) for c in self.path.iterdir())
 
     # --- what the run wrote ----------------------------------------------------------------------
 
@@ -140,6 +144,20 @@ class RunDir:
         from mmzoo.train.metrics import read_metrics
 
         return read_metrics(self.metrics_file) if self.metrics_file.is_file() else []
+
+    def eval_at(self, step: int) -> tuple[dict[str, float], int | None] | None:
+        """The evaluation logged at ``step``: its metrics (without the ``eval_`` prefix) and example count;
+        None when the run logged no evaluation there (the last one wins after a resume redid the step)."""
+        found = None
+        for record in self.metrics():
+            if record.get("split") == "eval" and record.get("step") == step:
+                found = record
+        if found is None:
+            return None
+        metrics = {key[len("eval_"):]: value for key, value in found.items()
+                   if key.startswith("eval_") and isinstance(value, (int, float)) and not isinstance(value, bool)}
+        examples = found.get("examples")
+        return metrics, examples if isinstance(examples, int) and not isinstance(examples, bool) else None
 
     def final_model(self) -> Path | None:
         """``model/`` when training finished and saved it, else None."""

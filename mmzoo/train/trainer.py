@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +24,22 @@ from typing import Any
 import torch
 
 from mmzoo.errors import ConfigError, MmzooError
+from mmzoo.loggers import RunInfo
 from mmzoo.train import artifacts, resume
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
 from mmzoo.train.data import build_loaders, close_loader, move_to_device, seed_cpu_rngs
-from mmzoo.train.distributed import DistContext, env_world, setup_distributed, step_stats, under_launcher
+from mmzoo.train.distributed import (
+    LAUNCHER_PID_ENV,
+    DistContext,
+    env_world,
+    lost_peer_error,
+    setup_distributed,
+    step_stats,
+    under_launcher,
+)
 from mmzoo.train.evaluate import evaluate
+from mmzoo.train.lifeline import follow_launcher
 from mmzoo.train.memory import malloc_tuned
 from mmzoo.train.metrics import MetricsLog
 from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, is_fused
@@ -36,8 +47,10 @@ from mmzoo.train.parallel import apply_channels_last
 from mmzoo.train.precision import Precision
 from mmzoo.train.progress import Progress
 from mmzoo.train.rundir import RunPlan, plan_run
+from mmzoo.train.runlock import RunDirLock, held_for_me
 from mmzoo.train.signals import GracefulStop
 from mmzoo.train.strategy import create_strategy, strategy_class
+from mmzoo.train.tracking import Loggers, plan_loggers
 from mmzoo.train.view import TrainerView
 
 Hook = Callable[[TrainerView], None]
@@ -65,12 +78,39 @@ class TrainResult:
 
 def train(config: TrainConfig, *, hooks: Sequence[Hook] = ()) -> TrainResult:
     """Train as configured (this process is one rank when started by torchrun). Each hook is called
-    with a :class:`~mmzoo.train.view.TrainerView` after every optimizer step."""
+    with a :class:`~mmzoo.train.view.TrainerView` after every optimizer step.
+
+    The run directory is locked for the run's life (:mod:`mmzoo.train.runlock`); under a launcher the
+    rank stops when the launcher dies (:mod:`mmzoo.train.lifeline`), and a rank that stops answering
+    fails the others after ``distributed.timeout`` seconds with a :class:`DistributedError`.
+    """
+    if under_launcher():
+        launcher = os.environ.get(LAUNCHER_PID_ENV, "")
+        follow_launcher(int(launcher) if launcher.isdigit() else None)
     strategy = strategy_class(config, env_world()[1])
-    ctx = setup_distributed(config.device, process_group=strategy.needs_process_group)
+    ctx = setup_distributed(config.device, process_group=strategy.needs_process_group,
+                            timeout=config.distributed.timeout)
+    lock = RunDirLock(config.output_dir)
+    trainer = None
     try:
-        return Trainer(config, ctx, hooks=hooks).run()
+        refused = None
+        if ctx.is_main and not held_for_me(config.output_dir):
+            try:
+                lock.acquire()
+            except ConfigError as exc:
+                refused = str(exc)
+        ctx.raise_if_any(refused)
+        trainer = Trainer(config, ctx, hooks=hooks)
+        return trainer.run()
+    except RuntimeError as exc:
+        saved = trainer.last_saved if trainer is not None else None
+        error = lost_peer_error(exc, rank=ctx.rank, timeout=config.distributed.timeout,
+                                step=trainer.step if trainer is not None else None, checkpoint=saved)
+        if error is None:
+            raise
+        raise error from None
     finally:
+        lock.release()
         ctx.close()
 
 
@@ -85,6 +125,7 @@ class Trainer:
         self.config, self.ctx, self.hooks = config, ctx, list(hooks)
         self.device = ctx.device
         self.strategy = create_strategy(config, ctx)
+        self.logger_plans = plan_loggers(config.log_to)  # names and parameters, on every rank, before the run dir
         self.plan = self._plan()
         self.run_dir = self.plan.run_dir
         run = self.plan.run
@@ -208,7 +249,9 @@ class Trainer:
         self._set_train_mode()
         self._window = [0.0, 0, 0.0]  # loss sum, examples, seconds
         self.view = TrainerView(self)
+        self.loggers: Loggers | None = None
         try:
+            self.loggers = self._start_loggers()
             with GracefulStop(escalate=not under_launcher()) as stop:
                 self.stop = stop
                 while self.step < self.total_steps:
@@ -218,10 +261,27 @@ class Trainer:
                 return self._finish()
         finally:
             self.strategy.close()
+            if self.loggers is not None:
+                self.loggers.close()
             self.progress.close()
             self.log.close()
             close_loader(self.train_loader)
             close_loader(self.eval_loader)
+
+    def _start_loggers(self) -> Loggers:
+        """The ``log_to`` loggers (rank 0 only), fed every record written to ``metrics.jsonl``."""
+        run = RunInfo(
+            run_dir=self.run_dir,
+            name=self.run_dir.name,
+            config=self.config.to_dict(),
+            total_steps=self.total_steps,
+            world_size=self.ctx.world_size,
+            resumed_at_step=self.step if self.plan.resume_from is not None else None,
+        )
+        loggers = Loggers(self.logger_plans if self.ctx.is_main else [], run,
+                          warn=lambda text: self.message(f"mmzoo: warning: {text}"))
+        self.log.add_listener(loggers.log)
+        return loggers
 
     def _run_epoch(self) -> TrainResult | None:
         accum = self.config.optim.grad_accum
@@ -404,24 +464,30 @@ class Trainer:
         path = self._save()
         model = self.strategy.final_model()
         if self.ctx.is_main:
-            artifacts.save_model(
-                model,
+            weights, note = artifacts.choose_final_weights(
                 self.plan.run,
                 self.config,
-                metrics=self.last_eval,
+                step=self.step,
+                best=self.best,
+                last_eval=self.last_eval,
                 eval_examples=self.eval_examples,
-                steps=self.step,
-                world_size=self.ctx.world_size,
+            )
+            if note:
+                self.message(note)
+            artifacts.save_model(
+                model, self.plan.run, self.config, weights=weights, run_steps=self.step, world_size=self.ctx.world_size
             )
             final = {
                 "step": self.step,
                 "split": "final",
                 "world_size": self.ctx.world_size,
-                **{f"eval_{k}": v for k, v in self.last_eval.items()},
+                **({"model_step": weights.step} if weights.step != self.step else {}),
+                **{f"eval_{k}": v for k, v in weights.metrics.items()},
             }
             self.log.write(final)
             self._plot()
-            self.message(f"done: {self.step} steps; model saved to {self.plan.run.model_dir}")
+            which = f" (the best, step {weights.step})" if weights.checkpoint == "best" else ""
+            self.message(f"done: {self.step} steps; model{which} saved to {self.plan.run.model_dir}")
         return TrainResult(
             self.run_dir,
             self.step,

@@ -1,5 +1,6 @@
-"""A real plugin distribution (entry point + hook) that registers small synthetic datasets (and one
-encoder) for the trainer tests. Its sources are written into a temporary site directory by the fixtures."""
+"""A real plugin distribution (entry point + hooks) that registers small synthetic datasets, a few parts
+and experiment loggers for the trainer tests. Its sources are written into a temporary site directory by the
+fixtures."""
 
 HOOKS = """
 import mmzoo
@@ -19,6 +20,70 @@ def mmzoo_register_components(registry):
                          description="a vector encoder built without trainable parameters (feature cache tests)")
     registry.add_head("toy-global-cls", "mmzoo_train_toys_parts:GlobalBatchHead",
                       description="classification whose training loss spans every rank's batch")
+
+
+@mmzoo.hookimpl
+def mmzoo_register_loggers(registry):
+    registry.add_logger("toy-recorder", "mmzoo_train_toys_loggers:Recorder",
+                        description="appends every call it receives to a JSON-lines file")
+    registry.add_logger("toy-broken", "mmzoo_train_toys_loggers:Broken",
+                        description="raises in the method named by fail_in")
+"""
+
+LOGGERS = """
+import json
+import math
+import os
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class Recorder:
+    \"\"\"Appends ["start", run], ["log", record] and ["close"] lines (with the process id) to ``path``.\"\"\"
+
+    def __init__(self, path):
+        self.path = path
+
+    def _write(self, *event):
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps([os.getpid(), *event]) + "\\n")
+
+    def start(self, run):
+        self._write("start", {"run_dir": str(run.run_dir), "name": run.name, "total_steps": run.total_steps,
+                              "world_size": run.world_size, "resumed_at_step": run.resumed_at_step,
+                              "log_to": run.config["log_to"]})
+
+    def log(self, record):
+        self._write("log", {k: _plain(v) for k, v in record.items()})
+
+    def close(self):
+        self._write("close")
+
+
+class Broken:
+    \"\"\"Raises in ``fail_in`` ("init", "start", "log" or "close"); ``log`` from the ``after``-th record.\"\"\"
+
+    def __init__(self, fail_in="log", after=2):
+        if fail_in == "init":
+            raise RuntimeError("cannot connect to the tracking server")
+        self.fail_in, self.after, self.seen = fail_in, after, 0
+
+    def start(self, run):
+        if self.fail_in == "start":
+            raise RuntimeError("start failed")
+
+    def log(self, record):
+        self.seen += 1
+        if self.fail_in == "log" and self.seen >= self.after:
+            raise ValueError(f"log failed on record {self.seen}")
+
+    def close(self):
+        if self.fail_in == "close":
+            raise OSError("close failed")
 """
 
 PARTS = """
@@ -113,6 +178,8 @@ class GlobalBatchHead(nn.Module):
 """
 
 DATA = '''
+import os
+import signal
 import time
 
 import numpy as np
@@ -123,7 +190,7 @@ class ToyBlobs:
     moves the mean of both inputs, noise hides it partly. Deterministic per (seed, split)."""
 
     def __init__(self, split="train", size=64, dim=8, classes=3, noise=1.0, seed=0, blowup_index=None,
-                 delay=0.0):
+                 delay=0.0, stop_rank=None, stop_after=0):
         if split not in ("train", "test"):
             raise ValueError(f"unknown split {split!r}; expected 'train' or 'test'")
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
@@ -136,6 +203,9 @@ class ToyBlobs:
         if blowup_index is not None:  # finite, but overflows to inf inside the first layer
             self.vecs[blowup_index] = 3e38
         self.delay = delay
+        # a wedged rank, for the hang tests: rank ``stop_rank`` stops itself (SIGSTOP) at its
+        # ``stop_after``-th example, as a process stuck in a driver or swapped out would stop answering
+        self.stop_rank, self.stop_after, self.fetched = stop_rank, stop_after, 0
 
     def __len__(self):
         return len(self.targets)
@@ -143,6 +213,10 @@ class ToyBlobs:
     def __getitem__(self, index):
         if self.delay:
             time.sleep(self.delay)
+        self.fetched += 1
+        if self.stop_rank is not None and os.environ.get("RANK") == str(self.stop_rank):
+            if self.fetched == self.stop_after:
+                os.kill(os.getpid(), signal.SIGSTOP)
         return {"vec": self.vecs[index], "img": self.imgs[index], "target": int(self.targets[index])}
 
 
@@ -155,6 +229,7 @@ class ToyPairs(ToyBlobs):
         return {"a": item["vec"], "b": other.astype(np.float32)}
 '''
 
-MODULES = {"mmzoo_train_toys": HOOKS, "mmzoo_train_toys_data": DATA, "mmzoo_train_toys_parts": PARTS}
+MODULES = {"mmzoo_train_toys": HOOKS, "mmzoo_train_toys_data": DATA, "mmzoo_train_toys_parts": PARTS,
+           "mmzoo_train_toys_loggers": LOGGERS}
 ENTRY_POINTS = {"toys": "mmzoo_train_toys"}
 DIST = "mmzoo-train-toys"

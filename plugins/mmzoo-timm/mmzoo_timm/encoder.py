@@ -20,7 +20,13 @@ from mmzoo.errors import BuildError, UnknownNameError, WeightsError, did_you_mea
 from mmzoo.outputs import EncoderOutput
 from mmzoo_timm.batched import BatchedEvalTransform
 from mmzoo_timm.images import MODES, to_pil
-from mmzoo_timm.params import check_normalisation, check_timm_kwargs, timm_failure
+from mmzoo_timm.params import (
+    PATH_PARAMS,
+    check_normalisation,
+    check_timm_kwargs,
+    forget_initial_weights,
+    timm_failure,
+)
 from mmzoo_timm.pretrained import pretrained_overlay
 
 
@@ -259,7 +265,7 @@ def build_timm_encoder(
         overlay = {"file": str(pretrained_file)}
     elif pretrained:
         overlay = pretrained_overlay(arch) or {}
-    return make_encoder(
+    encoder = make_encoder(
         arch,
         name=name,
         overlay=overlay,
@@ -272,3 +278,8 @@ def build_timm_encoder(
         std=std,
         timm_kwargs=timm_kwargs,
     )
+    encoder.resolved_params = forget_initial_weights({"pretrained_file": pretrained_file, **timm_kwargs})
+    return encoder
+
+
+build_timm_encoder.path_params = PATH_PARAMS
