@@ -7,8 +7,9 @@ The conformance kit checks that a part honours the contract the builder and trai
     def test_my_encoder():
         check_encoder(MyEncoder, {"output_dim": 32}, modality="image")
 
-and :func:`check_logger` checks an experiment logger (the ``mmzoo_register_loggers`` hook),
-:func:`check_dataset_fingerprint` a dataset's optional ``fingerprint()``.
+``check_dataset`` checks a dataset's items and its optional ``labels``, :func:`check_dataset_fingerprint`
+its optional ``fingerprint()``, and :func:`check_logger` checks an experiment logger (the
+``mmzoo_register_loggers`` hook).
 
 Importing this package is cheap; torch loads when a part check runs.
 """
@@ -20,13 +21,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mmzoo.testing.conformance import check_encoder, check_fusion, check_head, default_examples
     from mmzoo.testing.conformance_cache import check_dataset_fingerprint
+    from mmzoo.testing.dataset_check import check_dataset
     from mmzoo.testing.logger_conformance import check_logger
 
-__all__ = ["check_dataset_fingerprint", "check_encoder", "check_fusion", "check_head", "check_logger",
-           "default_examples"]
+__all__ = [
+    "check_dataset",
+    "check_dataset_fingerprint",
+    "check_encoder",
+    "check_fusion",
+    "check_head",
+    "check_logger",
+    "default_examples",
+]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "check_dataset":
+        from mmzoo.testing.dataset_check import check_dataset
+
+        return check_dataset
     if name == "check_dataset_fingerprint":
         from mmzoo.testing import conformance_cache
 

@@ -13,6 +13,8 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
   metric names are fixed when the head is built (a head that never ran a batch names them too);
 - a state_dict saved with safetensors and loaded into a freshly built part reproduces its
   outputs in eval mode (nothing the part needs lives outside its state_dict);
+- an encoder's optional ``raw_input`` (a :class:`mmzoo.RawInput`) is true: its kind, sizes, and for
+  file paths, that a file gives what its decoded value gives (:mod:`mmzoo.testing.raw_input_check`).
 - an optional ``path_params`` declaration (the parameters that are local paths, refused when they
   come from a loaded model's config) names parameters the factory takes;
 - an encoder's ``output_cacheable = True`` holds: frozen and in training mode, its output for an example
@@ -51,6 +53,7 @@ from mmzoo.testing._conformance_checks import (
     valid_tokens,
 )
 from mmzoo.testing.conformance_cache import check_output_cacheable
+from mmzoo.testing.raw_input_check import check_raw_input
 
 __all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
 
@@ -209,6 +212,7 @@ def check_encoder(
     check_round_trip(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
     )
+    check_raw_input(encoder, label)
     return encoder
 
 

@@ -277,14 +277,20 @@ class Loaders:
 
 def build_loaders(
     data: DataConfig, collator: Callable, *, seed: int, rank: int, world_size: int, pin_memory: bool,
+    check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     prepare: Callable[[Any, Any, Callable], tuple[Any, Any, Callable]] | None = None,
 ) -> Loaders:
     """Datasets from ``data``, the resumable training loader and the sharded evaluation loader.
 
-    ``prepare(train_set, eval_set, collator)``, when given, returns what the loaders read instead (the
-    feature cache's datasets and collator); ``Loaders`` keeps the datasets as built."""
+    ``check`` sees the datasets first (``{"data.train": ..., "data.eval": ... or None}``) and returns
+    the ones to load (e.g. with their targets matched to the model's labels). ``prepare(train_set,
+    eval_set, collator)``, when given, then returns what the loaders read instead (the feature cache's
+    datasets and collator); ``Loaders`` keeps the checked datasets."""
     train_set = build_dataset(data.train, "data.train")
     eval_set = build_dataset(data.eval, "data.eval") if data.eval is not None else None
+    if check is not None:
+        checked = check({"data.train": train_set, "data.eval": eval_set})
+        train_set, eval_set = checked["data.train"], checked["data.eval"]
     loaded_train, loaded_eval = train_set, eval_set
     if prepare is not None:
         loaded_train, loaded_eval, collator = prepare(train_set, eval_set, collator)

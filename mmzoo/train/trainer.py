@@ -29,6 +29,7 @@ from mmzoo.train import artifacts, resume
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
 from mmzoo.train.data import build_loaders, close_loader, move_to_device, seed_cpu_rngs
+from mmzoo.train.datacheck import check_training_data
 from mmzoo.train.distributed import (
     LAUNCHER_PID_ENV,
     DistContext,
@@ -183,6 +184,7 @@ class Trainer:
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
             pin_memory=self.device.type == "cuda",
+            check=lambda splits: check_training_data(self.model, splits, self.message),
             prepare=self.feature_cache.attach,
         )
         self.train_set, self.eval_set = loaders.train_set, loaders.eval_set
