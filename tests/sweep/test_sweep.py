@@ -168,3 +168,18 @@ def test_failures_are_isolated_finished_points_are_skipped_and_results_written(t
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(changed))
     refused = sweep_cli(tmp_path, path, site=site)
     assert refused.returncode == 2 and "ran with another config than they have now" in refused.stderr
+
+
+def test_a_points_identity_is_its_config_as_written(tmp_path, monkeypatch):
+    path = write_sweep(tmp_path, {"seed": [0, 1]})
+    digests = {p.name: p.digest() for p in load_sweep(path).points}
+    assert len(set(digests.values())) == 2
+    assert {p.name: p.digest() for p in load_sweep(path).points} == digests
+    changed = {p.name: p.digest() for p in load_sweep(path, overrides=["optim.lr=0.02"]).points}
+    assert not set(changed.values()) & set(digests.values())
+    # a newer mmzoo whose resolved configs carry one more key (with its default) keeps finished points
+    from mmzoo.train.config import TrainConfig
+
+    resolved = TrainConfig.to_dict
+    monkeypatch.setattr(TrainConfig, "to_dict", lambda self: {**resolved(self), "a_new_key": "its default"})
+    assert {p.name: p.digest() for p in load_sweep(path).points} == digests
