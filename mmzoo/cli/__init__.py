@@ -21,6 +21,8 @@ COMMANDS = {
     "eval": "mmzoo.cli.eval",
     "predict": "mmzoo.cli.predict",
     "push": "mmzoo.cli.push",
+    "sweep": "mmzoo.cli.sweep",
+    "cache": "mmzoo.cli.cache",
     "install": "mmzoo.cli.install",
     "uninstall": "mmzoo.cli.uninstall",
     "new-plugin": "mmzoo.cli.new_plugin",

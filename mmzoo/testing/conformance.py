@@ -16,7 +16,9 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
 - an encoder's optional ``raw_input`` (a :class:`mmzoo.RawInput`) is true: its kind, sizes, and for
   file paths, that a file gives what its decoded value gives (:mod:`mmzoo.testing.raw_input_check`).
 - an optional ``path_params`` declaration (the parameters that are local paths, refused when they
-  come from a loaded model's config) names parameters the factory takes.
+  come from a loaded model's config) names parameters the factory takes;
+- an encoder's ``output_cacheable = True`` holds: frozen and in training mode, its output for an example
+  is fixed (:mod:`mmzoo.testing.conformance_cache`, which also checks a dataset's ``fingerprint()``).
 
 ``factory`` may be a class or callable, or the registered name of a part (``"cnn"``,
 ``"DIST:name"``, ``"timm/resnet18"``), resolved through the installed plugins.
@@ -50,6 +52,7 @@ from mmzoo.testing._conformance_checks import (
     still_flat,
     valid_tokens,
 )
+from mmzoo.testing.conformance_cache import check_output_cacheable
 from mmzoo.testing.raw_input_check import check_raw_input
 
 __all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
@@ -205,6 +208,7 @@ def check_encoder(
                     )
                     assert_close(mine, theirs, label, f"{where}, tokens", atol)
 
+    check_output_cacheable(encoder, lambda: _build(build, label, (), params, seed=0), examples, label)
     check_round_trip(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
     )

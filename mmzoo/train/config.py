@@ -87,6 +87,7 @@ class DataConfig:
     persistent_workers: bool = True
     shuffle: bool = True
     drop_last: bool = False
+    cache_features: str | bool = "auto"
 
 
 @dataclass
@@ -291,6 +292,10 @@ DATA = Section(
         "persistent_workers": Field(Bool(), True, "keep workers alive across epochs"),
         "shuffle": Field(Bool(), True, "shuffle the training split every epoch"),
         "drop_last": Field(Bool(), False, "drop the last incomplete training batch of an epoch"),
+        "cache_features": Field(
+            BOOL_OR_AUTO, "auto", "compute frozen encoders' outputs once and read them back in later epochs "
+            "and runs; auto: wherever an encoder may be cached (the run says why not), true: an error where not"
+        ),
     },
     build=lambda v, p, probs: DataConfig(**v),
 )

@@ -171,7 +171,12 @@ class Trainer:
         return self.ctx.broadcast_object(plan)
 
     def _build_data(self) -> None:
+        from mmzoo.feature_cache.plan import FeatureCache
+
         config = self.config
+        self.feature_cache = FeatureCache(
+            self.model, config, device=self.device, train_mode=self._set_train_mode, note=self.message
+        )
         loaders = build_loaders(
             config.data,
             self.model.collator,
@@ -180,6 +185,7 @@ class Trainer:
             world_size=self.ctx.world_size,
             pin_memory=self.device.type == "cuda",
             check=lambda splits: check_training_data(self.model, splits, self.message),
+            prepare=self.feature_cache.attach,
         )
         self.train_set, self.eval_set = loaders.train_set, loaders.eval_set
         self.train_loader, self.sampler, self.eval_loader = loaders.train, loaders.sampler, loaders.eval
@@ -209,6 +215,9 @@ class Trainer:
                 "resumed_at_step": self.step if resumed else None,
                 "fused_optimizer": is_fused(self.optimizer),
                 "malloc_tuned": malloc_tuned(),
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "trainable_parameters": sum(p.numel() for p in self.trainable),
+                "feature_cache": self.feature_cache.info,
             },
         )
         metrics_file = self.plan.run.metrics_file

@@ -79,6 +79,9 @@ class TimmEncoder(nn.Module):
         if self.frozen:
             self.model.requires_grad_(False)
             self.model.eval()
+        # mmzoo's feature cache: built frozen and without augmentation, its output for an image is fixed
+        # even in training mode (the network stays in eval); otherwise mmzoo decides from the modes.
+        self.output_cacheable = True if self.frozen and not augment else None
 
     def train(self, mode: bool = True) -> TimmEncoder:
         super().train(mode)
