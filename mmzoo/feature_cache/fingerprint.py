@@ -23,14 +23,29 @@ class Unfingerprintable(Exception):
 def declared_fingerprint(dataset: Any) -> str | None:
     """The dataset's own ``fingerprint()`` (through a ``torch.utils.data.Subset`` of it, with the
     subset's indices), or None when it has none. A value that is not a non-empty string is refused."""
+    from mmzoo.data.labels import RelabelledDataset
+
+    if isinstance(dataset, RelabelledDataset):  # evaluation mapped onto a model's labels
+        wrapped = declared_fingerprint(dataset.dataset)
+        if wrapped is None:
+            return None
+        # The cache keeps targets too, and these are renumbered: the mapping is part of the content.
+        digest = hashlib.sha256(wrapped.encode())
+        update(digest, [list(dataset.positions), list(dataset.labels)])
+        return "relabelled:" + digest.hexdigest()
     indices = None
     inner = dataset
     if hasattr(inner, "dataset") and hasattr(inner, "indices"):  # torch Subset (max_examples)
         inner, indices = inner.dataset, inner.indices
-    method = getattr(inner, "fingerprint", None)
-    if not callable(method):
+    if isinstance(inner, RelabelledDataset):
+        value = declared_fingerprint(inner)
+    else:
+        method = getattr(inner, "fingerprint", None)
+        if not callable(method):
+            return None
+        value = method()
+    if value is None:
         return None
-    value = method()
     if not isinstance(value, str) or not value:
         raise Unfingerprintable(
             f"{type(inner).__name__}.fingerprint() returned {value!r}; it must return a non-empty string"

@@ -86,3 +86,19 @@ def test_a_fingerprint_that_misses_a_change_is_caught():
     assert check_dataset_fingerprint(Numbers) == "numbers"
     with pytest.raises(AssertionError, match=r"parameters \{'offset': 1\} change the examples but not the fingerprint"):
         check_dataset_fingerprint(Numbers, variants=[{"offset": 1}])
+
+
+def test_a_dataset_mapped_onto_a_models_labels_keeps_a_cheap_fingerprint_that_follows_the_mapping():
+    from torch.utils.data import Subset
+
+    from mmzoo.data.labels import align_targets
+    from mmzoo.feature_cache.fingerprint import declared_fingerprint
+
+    data = Numbers()
+    data.labels = ("b", "a")
+    onto_abc = align_targets(data, ("a", "b", "c"))
+    onto_bca = align_targets(data, ("b", "c", "a"))
+    assert declared_fingerprint(onto_abc) == declared_fingerprint(align_targets(data, ("a", "b", "c")))
+    assert declared_fingerprint(onto_abc) not in (declared_fingerprint(onto_bca), "numbers", None)
+    assert declared_fingerprint(Subset(onto_abc, [0, 1])) != declared_fingerprint(onto_abc)
+    assert declared_fingerprint(align_targets(Subset(data, [0, 1]), ("a", "b", "c"))) is not None
