@@ -30,6 +30,7 @@ from mmzoo.train.rundir import (
     CHECKPOINT_WEIGHTS,
     TEMP_PREFIX,
     checkpoint_name,
+    is_sharded,
     list_checkpoints,
 )
 
@@ -159,11 +160,30 @@ class CheckpointManager:
         temp = self.begin(step)
         try:
             write(temp)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        return self.finish(temp, step, state, info=info, keep=keep)
+
+    def finish(
+        self,
+        temp: Path,
+        step: int,
+        state: dict[str, Any],
+        *,
+        info: dict[str, Any] | None = None,
+        keep: set[int] = frozenset(),  # type: ignore[assignment]
+    ) -> Path:
+        """Add the trainer ``state`` and ``info`` to ``temp`` (from :meth:`begin`, its weights written),
+        make every file and directory in it durable, and :meth:`commit` it."""
+        try:
             torch.save(state, temp / STATE_FILE)
             (temp / CHECKPOINT_INFO).write_text(json.dumps({"step": step, **(info or {})}) + "\n", encoding="utf-8")
             for child in temp.iterdir():
                 if child.is_file():
                     fsync_file(child)
+                elif child.is_dir():  # a sharded checkpoint's files (each fsynced by its writer)
+                    fsync_dir(child)
             fsync_dir(temp)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
@@ -231,9 +251,15 @@ def load_state(path: Path) -> dict[str, Any]:
 
 
 def load_model_weights(module: torch.nn.Module, path: Path) -> None:
-    """Load checkpoint weights strictly; a mismatch names the differing keys."""
+    """Load checkpoint weights strictly, whole (model.safetensors) or sharded (gathered from every rank's
+    file into this process's model); a mismatch names the differing keys."""
     from safetensors.torch import load_model
 
+    if is_sharded(path):
+        from mmzoo.train.sharded import load_sharded_model
+
+        load_sharded_model(module, path)
+        return
     try:
         missing, unexpected = load_model(module, str(path / MODEL_FILE), strict=False)
     except Exception as exc:
