@@ -82,11 +82,11 @@ def evaluate(
 
 def _batches(loader: Any, ctx: DistContext, model: torch.nn.Module, lockstep: bool) -> Iterator[tuple[int, Any]]:
     """``loader``'s batches; with ``lockstep``, followed by ``(0, filler)`` until every rank is done."""
-    yield from loader
     if not lockstep or not ctx.is_distributed:
+        yield from loader
         return
-    most = max(ctx.all_gather_object(len(loader)))
-    missing = most - len(loader)
+    missing = max(ctx.all_gather_object(len(loader))) - len(loader)  # agreed before any forward
+    yield from loader
     if missing:
         filler = model.collator([loader.dataset[0]])
         for _ in range(missing):

@@ -200,6 +200,9 @@ class FSDPStrategy(Strategy):
         if not self.ctx.is_main:
             return None
         model = self.config.model.build(device="meta")
+        # A gathered tensor can be a view into a larger (padded) buffer; safetensors writes whole storages.
+        whole = {k: v if v.untyped_storage().nbytes() == v.numel() * v.element_size() else v.clone()
+                 for k, v in whole.items()}
         model.load_state_dict(whole, strict=True, assign=True)
         live = dict(self.model.named_buffers())
         for name, buffer in list(model.named_buffers()):
