@@ -124,7 +124,7 @@ class FSDPStrategy(Strategy):
         group = None if self.ctx.backend == "gloo" else dist.new_group(backend="gloo")
         for name, tensor in _tensors(model):
             whole = (
-                source[name].detach().to("cpu", copy=True).contiguous()
+                source[name].contiguous()
                 if source is not None
                 else torch.empty(tensor.shape, dtype=tensor.dtype)
             )

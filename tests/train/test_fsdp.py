@@ -177,3 +177,29 @@ def test_a_module_list_stands_for_each_of_its_modules():
     model = mmzoo.create_model(spec, device="meta")
     assert list(select_modules(model, ["encoders.audio.blocks", "fusion"], "x")) == [
         "encoders.audio.blocks.0", "encoders.audio.blocks.1", "encoders.audio.blocks.2", "fusion"]
+
+
+def test_bf16_gathers_parameters_in_bf16_and_keeps_fp32_shards(toys, tmp_path):
+    """precision: bf16 under fsdp is FSDP's mixed-precision policy: while a unit runs, its parameters are
+    the bf16 copies gathered from the shards; the shards, the optimizer and the saved model stay fp32.
+    (A world of one: a process group of one, the whole model in one shard.)"""
+    import torch
+
+    seen = {}
+
+    def watch(view):
+        if view.step == 1:
+            fusion = view.model.fusion
+
+            def record(module, args):
+                seen["in forward"] = {p.dtype for p in module.parameters()}
+
+            fusion.register_forward_pre_hook(record)
+        seen["shards"] = {p.dtype for p in view.model.parameters()}
+
+    spec = {**TINY_SPEC, "fusion": {"type": "concat", "dim": 8}}
+    train(validate_config(toy_config(tmp_path / "bf16", model=spec, strategy="fsdp", precision="bf16",
+                                     optim__steps=3)), hooks=[watch])
+    assert seen == {"in forward": {torch.bfloat16}, "shards": {torch.float32}}
+    assert {t.dtype for t in load_tensors(tmp_path / "bf16" / "model" / "model.safetensors").values()} == {
+        torch.float32}
