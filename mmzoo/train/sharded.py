@@ -93,11 +93,13 @@ def optimizer_by_name(state: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _read(state: dict[str, Any], path: Path, what: str, error: Any) -> None:
+    import torch.distributed as dist
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.api import CheckpointException
 
+    alone = not (dist.is_available() and dist.is_initialized())  # one process reads every rank's shards
     try:
-        dcp.load(state, checkpoint_id=path / CHECKPOINT_SHARDED)
+        dcp.load(state, checkpoint_id=path / CHECKPOINT_SHARDED, no_dist=alone)
     except (CheckpointException, RuntimeError, KeyError, ValueError) as exc:
         raise error(_first_line(exc)) from None
 

@@ -227,15 +227,20 @@ STRATEGIES: dict[str, type[Strategy] | str] = {
 to one of them)."""
 
 
-def strategy_class(config: TrainConfig, world_size: int) -> type[Strategy]:
-    """The class of the strategy ``config`` asks for in a job of ``world_size`` ranks."""
-    cls = STRATEGIES[config.strategy_for(world_size)]
+def implementation(name: str) -> type[Strategy]:
+    """The class of strategy ``name`` (a key of :data:`STRATEGIES`), imported when given as a path."""
+    cls = STRATEGIES[name]
     if isinstance(cls, str):
         import importlib
 
         module, _, attribute = cls.partition(":")
         cls = getattr(importlib.import_module(module), attribute)
     return cls
+
+
+def strategy_class(config: TrainConfig, world_size: int) -> type[Strategy]:
+    """The class of the strategy ``config`` asks for in a job of ``world_size`` ranks."""
+    return implementation(config.strategy_for(world_size))
 
 
 def create_strategy(config: TrainConfig, ctx: DistContext) -> Strategy:
