@@ -15,7 +15,8 @@ import re
 from collections.abc import Callable
 
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
-KIND_TITLES = {"encoder": "Encoders", "fusion": "Fusions", "head": "Heads", "dataset": "Datasets"}
+KIND_TITLES = {"encoder": "Encoders", "fusion": "Fusions", "head": "Heads", "dataset": "Datasets",
+               "logger": "Experiment loggers"}
 # The leading argument the builder (or create_dataset) passes itself, per kind.
 GIVEN = {"fusion": "input_dims", "head": "input_dim", "dataset": "split"}
 

@@ -59,6 +59,26 @@ def mmzoo_register_models(registry) -> None:
         ``registry.yaml`` (a top-level ``models:`` mapping).
 
     Called after every plugin's :func:`mmzoo_register_components`, so specs may name parts of
-    any installed distribution. Specs are validated when registered; a malformed entry is
-    reported (with its location in the file) and skipped while the valid entries are kept.
+    any installed distribution. A spec's structure is validated when registered: a malformed entry
+    is reported (with its location in the file) and skipped while the valid entries are kept. The
+    part names are checked once every plugin has registered: a model naming a part that no
+    installed plugin provides stays listed, marked as a problem in ``mmzoo list`` and
+    ``mmzoo plugins``, and building it says what is missing.
+    """
+
+
+@hookspec
+def mmzoo_register_loggers(registry) -> None:
+    """Register experiment loggers: where the trainer sends its metrics besides ``metrics.jsonl``.
+
+    :param registry: call ``registry.add_logger(name, factory, *, description="")``; ``factory``
+        is a callable or a lazy ``"module.path:Attribute"`` string.
+
+    A run config names loggers in ``log_to:`` (``[tensorboard, {type: NAME, param: value}]``); the
+    trainer calls ``factory(**params)`` on rank 0 only, then the logger's optional
+    ``start(run)`` with a :class:`mmzoo.loggers.RunInfo`, ``log(record)`` with every record
+    written to ``metrics.jsonl`` (a dict: ``step``, ``time``, ``timestamp``, the loss or the
+    ``eval_*`` metrics, ...), and its optional ``close()`` when the run ends. A logger that raises
+    is warned about once and dropped for the rest of the run; training goes on
+    (``MMZOO_STRICT_PLUGINS=1`` makes that fatal). See :mod:`mmzoo.loggers`.
     """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mmzoo.errors import MmzooError, did_you_mean
-from mmzoo.registry import COMPONENT_KINDS
+from mmzoo.registry import COMPONENT_KINDS, REGISTERED_KINDS
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
@@ -17,15 +17,16 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
 
 
 def list_components(kind: str | None = None, pattern: str = "*") -> list[str]:
-    """Sorted names of registered parts and datasets; ``kind`` is encoder, fusion, head or dataset.
+    """Sorted names of registered parts and datasets; ``kind`` is encoder, fusion, head or dataset (or
+    logger, for the experiment loggers, which are listed only when asked for).
 
     A name family shows as ``prefix*`` unless ``pattern`` reaches into it (``timm/vit*``).
     """
     from mmzoo.plugins import get_registry
 
-    if kind is not None and kind not in COMPONENT_KINDS:
-        raise MmzooError(f"unknown kind {kind!r}; expected one of {', '.join(COMPONENT_KINDS)}."
-                         f"{did_you_mean(kind, COMPONENT_KINDS)}")
+    if kind is not None and kind not in REGISTERED_KINDS:
+        raise MmzooError(f"unknown kind {kind!r}; expected one of {', '.join(REGISTERED_KINDS)}."
+                         f"{did_you_mean(kind, REGISTERED_KINDS)}")
     registry = get_registry()
     kinds = COMPONENT_KINDS if kind is None else (kind,)
     return sorted({n for k in kinds for n in registry.names(k, pattern)})
@@ -41,14 +42,16 @@ def component_rows(kind: str, pattern: str = "*") -> list[dict]:
 
 
 def model_rows(pattern: str = "*") -> list[dict]:
-    """One row per registered model matching ``pattern``, for ``mmzoo list``: its part names by spec key."""
+    """One row per registered model matching ``pattern``, for ``mmzoo list``: its part names by spec key,
+    and ``problems``: why it cannot be built here (a part no installed plugin provides), if anything."""
     import fnmatch
 
     from mmzoo.plugins import get_registry
     from mmzoo.spec import SECTIONS
 
     rows = []
-    for name, entries in get_registry().models.items():
+    registry = get_registry()
+    for name, entries in registry.models.items():
         if fnmatch.fnmatchcase(name, pattern):
             for e in entries:
                 parts: dict = {}
@@ -58,5 +61,6 @@ def model_rows(pattern: str = "*") -> list[dict]:
                     else:
                         parts.setdefault(SECTIONS[ref.kind], {})[ref.key] = ref.name
                 rows.append({"kind": "model", "name": name if len(entries) == 1 else f"{e.dist}:{name}",
-                             "dist": e.dist, "description": e.description, "weights": list(e.weights), **parts})
+                             "dist": e.dist, "description": e.description, "weights": list(e.weights), **parts,
+                             "problems": registry.model_problems(name, e.dist)})
     return sorted(rows, key=lambda r: r["name"])

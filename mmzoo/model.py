@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmzoo.errors import MmzooError
+from mmzoo.errors import BuildError, MmzooError
 from mmzoo.outputs import EncoderOutput, ModelOutput
 from mmzoo.saved import CONFIG_NAME, FORMAT, RESERVED_KEYS, WEIGHTS_NAME, check_labels, head_size
 from mmzoo.spec import Spec
@@ -113,6 +113,7 @@ class MultimodalModel(nn.Module):
                                  f"reads {', '.join(self.encoders)} — build batches with model.preprocess(examples)")
             out = encoder(batch[key])
             features[key] = out if isinstance(out, EncoderOutput) else EncoderOutput(out)
+            self._check_width(key, encoder, features[key])
         fused = self.fusion(features)
         outputs = self.head(fused)
         loss = None
@@ -120,6 +121,20 @@ class MultimodalModel(nn.Module):
         if target is not None or self._loss_without_target:
             loss = self.head.loss(outputs, target)
         return ModelOutput(outputs=outputs, loss=loss, fused=fused, features=features)
+
+    def _check_width(self, key: str, encoder: nn.Module, out: EncoderOutput) -> None:
+        """The fusion and head were sized from the encoder's ``output_dim``: features of another width
+        are the encoder's fault, named here before they reach the fusion (about a microsecond a forward)."""
+        declared = encoder.output_dim
+        tokens = out.tokens
+        if out.pooled.shape[-1] == declared and (tokens is None or tokens.shape[-1] == declared):
+            return
+        part = self._spec.part(f"encoders.{key}")
+        what, value = ("pooled", out.pooled) if out.pooled.shape[-1] != declared else ("tokens", tokens)
+        raise BuildError(
+            f"encoders.{key} ({part.name}): output_dim says {declared} but forward returned {what} features of "
+            f"width {value.shape[-1]} (shape {list(value.shape)}); the fusion and head were sized from output_dim, "
+            f"so the encoder must report its real width (check it with mmzoo.testing.check_encoder)")
 
     @property
     def collator(self) -> Collator:

@@ -7,7 +7,8 @@ shown by ``mmzoo plugins``, while every other plugin keeps working.
 
 Environment:
     ``MMZOO_PLUGINS=a,b``      load only these distributions (or entry-point names); the core's
-                               builtin parts always load.
+                               builtin parts always load; a name that matches nothing installed
+                               is warned about, with a did-you-mean.
     ``MMZOO_STRICT_PLUGINS=1`` make any plugin failure fatal.
 """
 
@@ -27,10 +28,11 @@ from mmzoo.registry import Registry, normalize_dist
 
 GROUP = "mmzoo"
 CORE_DIST = "mmzoo"
-HOOKS = ("mmzoo_register_components", "mmzoo_register_models")
+HOOKS = ("mmzoo_register_components", "mmzoo_register_loggers", "mmzoo_register_models")
 # The core's own entry points (as in pyproject.toml), registered directly when mmzoo runs from a
 # source tree that was never installed, the way llm registers its default plugins.
-BUILTIN_ENTRY_POINTS = {"parts": "mmzoo.parts", "datasets": "mmzoo.data", "zoo": "mmzoo.zoo"}
+BUILTIN_ENTRY_POINTS = {"parts": "mmzoo.parts", "datasets": "mmzoo.data", "loggers": "mmzoo.loggers",
+                        "zoo": "mmzoo.zoo"}
 
 hookimpl = pluggy.HookimplMarker("mmzoo")
 
@@ -99,15 +101,35 @@ def _check_hook_names(manager: pluggy.PluginManager, module: object) -> None:
 
 def _entry_points() -> list[tuple[str, str, EntryPoint]]:
     """``(dist, version, entry point)`` for each entry point of the group, sorted; the core's builtin
-    modules are included even when no installed ``mmzoo`` metadata declares them."""
+    modules are included even when the installed ``mmzoo`` metadata does not declare them (a source
+    tree that was never installed, or an editable install made before an entry point was added)."""
     found = [(ep.dist.name if ep.dist else "unknown", ep.dist.version if ep.dist else "?", ep)
              for ep in entry_points(group=GROUP)]
-    if not any(normalize_dist(dist) == CORE_DIST for dist, _, _ in found):
-        import mmzoo
+    core = [(dist, version, ep) for dist, version, ep in found if normalize_dist(dist) == CORE_DIST]
+    declared = {ep.name for _, _, ep in core}
+    missing = {name: value for name, value in BUILTIN_ENTRY_POINTS.items() if name not in declared}
+    if missing:
+        if core:
+            dist, version = core[0][0], core[0][1]
+        else:
+            import mmzoo
 
-        found += [(CORE_DIST, mmzoo.__version__, EntryPoint(name, value, GROUP))
-                  for name, value in BUILTIN_ENTRY_POINTS.items()]
+            dist, version = CORE_DIST, mmzoo.__version__
+        found += [(dist, version, EntryPoint(name, value, GROUP)) for name, value in missing.items()]
     return sorted(found, key=lambda item: (item[0], item[2].name))
+
+
+def _check_allowlist(allow: set[str], found: list[tuple[str, str, EntryPoint]]) -> str | None:
+    """A warning for ``MMZOO_PLUGINS`` names that match no installed plugin distribution (or entry
+    point), with a did-you-mean over the installed ones; None when every name matches."""
+    dists = sorted({normalize_dist(dist) for dist, _, _ in found} - {CORE_DIST})
+    known = set(dists) | {normalize_dist(ep.name) for _, _, ep in found} | {CORE_DIST}
+    unknown = sorted(allow - known)
+    if not unknown:
+        return None
+    named = " ".join(f"MMZOO_PLUGINS names '{name}', which is not an installed plugin distribution."
+                     f"{did_you_mean(name, dists)}" for name in unknown)
+    return f"{named} Installed plugin distributions: {', '.join(dists) or 'none'}"
 
 
 def discover() -> PluginState:
@@ -128,7 +150,14 @@ def discover() -> PluginState:
             raise PluginError(message + " (MMZOO_STRICT_PLUGINS=1 makes this fatal)") from exc
         sys.stderr.write(f"mmzoo: warning: {message}; skipped it (see 'mmzoo plugins')\n")
 
-    for dist, version, ep in _entry_points():
+    found = _entry_points()
+    if allow is not None:
+        warning = _check_allowlist(allow, found)
+        if warning is not None and strict:
+            raise PluginError(warning + " (MMZOO_STRICT_PLUGINS=1 makes this fatal)")
+        if warning is not None:
+            sys.stderr.write(f"mmzoo: warning: {warning}\n")
+    for dist, version, ep in found:
         info = plugins.setdefault(dist, PluginInfo(dist, version))
         info.entry_points.append(f"{ep.name} = {ep.value}")
         if allow is not None and normalize_dist(dist) != CORE_DIST and not (
@@ -136,6 +165,7 @@ def discover() -> PluginState:
         ):
             info.status = "disabled"
             info.error = "not in MMZOO_PLUGINS"
+            registry.mark_disabled(dist)
             continue
         if info.status == "failed":
             continue
@@ -162,7 +192,9 @@ def discover() -> PluginState:
     for dist, registrar in registrars.items():
         if plugins[dist].status == "loaded":
             registry.commit(registrar)
-    for problem in registry.problems:
+    skipped = list(registry.problems)
+    unbuildable = registry.check_models()  # shown by `mmzoo list` and `mmzoo plugins`, not on every command
+    for problem in skipped + (unbuildable if strict else []):
         if strict:
             raise PluginError(f"{problem.dist}: {problem.message} (MMZOO_STRICT_PLUGINS=1 makes this fatal)")
         sys.stderr.write(f"mmzoo: warning: {problem.dist}: {problem.message}; entry skipped\n")

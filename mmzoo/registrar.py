@@ -11,7 +11,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mmzoo.errors import SpecError
-from mmzoo.registry import COMPONENT_KINDS, Component, Family, ModelEntry, Problem, normalize_modalities
+from mmzoo.registry import (
+    COMPONENT_KINDS,
+    LOGGER_KIND,
+    Component,
+    Family,
+    ModelEntry,
+    Problem,
+    normalize_modalities,
+)
 
 
 class Registrar:
@@ -45,15 +53,24 @@ class Registrar:
         """Register a dataset; its factory takes ``split`` and parameters."""
         self._add(Component("dataset", name, self.dist, factory, (), description))
 
+    def add_logger(self, name: str, factory: Callable | str, *, description: str = "") -> None:
+        """Register an experiment logger that ``log_to:`` in a run config names; ``factory(**params)``
+        returns an object with ``log(record)`` and optionally ``start(run)`` and ``close()`` (see
+        :mod:`mmzoo.loggers`)."""
+        self._add(Component(LOGGER_KIND, name, self.dist, factory, (), description))
+
     def add_family(self, kind: str, prefix: str, factory: Callable | str, *,
                    modality: str | Sequence[str] | None = None, description: str = "",
-                   members: Callable | str | None = None, modality_of: Callable | str | None = None) -> None:
+                   members: Callable | str | None = None, modality_of: Callable | str | None = None,
+                   is_member: Callable | str | None = None) -> None:
         """Register every name starting with ``prefix``; ``factory(member, **params)`` builds one.
 
         ``members`` lists the members on demand. For an encoder family, ``modality`` is what its
         members read (a list when they differ); ``modality_of(member, params)``, optional, tells one
         member's modality (or a list, or None when it cannot tell), for model cards and ``mmzoo info``.
-        Both may be lazy ``"module:attribute"`` strings.
+        ``is_member(member)``, optional, tells whether a member exists (True/False, or None when it
+        cannot tell here, e.g. offline) when ``members`` cannot list them all. Each may be a lazy
+        ``"module:attribute"`` string.
         """
         if kind not in COMPONENT_KINDS:
             raise SpecError(f"add_family('{prefix}'): unknown kind {kind!r}; expected one of "
@@ -64,13 +81,13 @@ class Registrar:
         if kind == "encoder" and not modalities:
             raise SpecError(f"add_family('{prefix}'): an encoder family needs a modality")
         _check_factory(factory, f"add_family('{prefix}')")
-        for what, value in (("members", members), ("modality_of", modality_of)):
+        for what, value in (("members", members), ("modality_of", modality_of), ("is_member", is_member)):
             if value is not None:
                 _check_factory(value, f"add_family('{prefix}', {what}=...)")
         if any(f.kind == kind and f.prefix == prefix for f in self.staged_families):
             raise SpecError(f"family '{prefix}*' is registered twice by {self.dist}")
         self.staged_families.append(Family(kind, prefix, self.dist, factory, modalities, description, members,
-                                           modality_of))
+                                           modality_of, is_member))
 
     def _add(self, comp: Component) -> None:
         what = f"add_{comp.kind}({comp.name!r})"

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 #: What the registry holds by name: the part kinds of a spec, and datasets.
 COMPONENT_KINDS = (*PART_KINDS, "dataset")
+#: Experiment loggers (``log_to:`` in a run config), registered by ``mmzoo_register_loggers``.
+LOGGER_KIND = "logger"
+#: Every kind a name can be registered as.
+REGISTERED_KINDS = (*COMPONENT_KINDS, LOGGER_KIND)
 
 # Families whose provider is known even when it is not installed, so a miss can say what to install.
 KNOWN_PROVIDERS = {"timm/": "mmzoo-timm", "hf/": "mmzoo-transformers"}
@@ -109,10 +113,22 @@ class Family:
     description: str = ""
     members: Callable | str | None = None
     modality_of: Callable | str | None = None
+    is_member: Callable | str | None = None
 
     @property
     def name(self) -> str:
         return self.prefix + "*"
+
+    def has_member(self, member: str) -> bool | None:
+        """Whether ``prefix + member`` exists: the family's ``is_member`` says (None: it cannot tell
+        here), else whether ``members`` lists it; None for a family that has neither."""
+        if self.is_member is not None:
+            check = load_attribute(self.is_member, dist=self.dist, what=f"is_member of {self.name}")
+            found = check(member)
+            return None if found is None else bool(found)
+        if self.members is None:
+            return None
+        return self.prefix + member in self.member_names()
 
     def member_names(self) -> list[str]:
         """Full names of every member (may import the family's library)."""
@@ -176,11 +192,16 @@ class ModelEntry:
 
 @dataclass
 class Problem:
-    """Something a plugin registered that could not be used (shown by ``mmzoo plugins``)."""
+    """Something a plugin registered that could not be used (shown by ``mmzoo plugins``).
+
+    ``model`` names a model that was kept (and is listed) but cannot be built as registered, e.g.
+    because it names a part no installed plugin provides; without it the entry was skipped.
+    """
 
     dist: str
     where: str
     message: str
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,11 +225,12 @@ class Registry:
     """
 
     def __init__(self) -> None:
-        self.components: dict[str, dict[str, list[Component]]] = {k: {} for k in COMPONENT_KINDS}
-        self.families: dict[str, list[Family]] = {k: [] for k in COMPONENT_KINDS}
+        self.components: dict[str, dict[str, list[Component]]] = {k: {} for k in REGISTERED_KINDS}
+        self.families: dict[str, list[Family]] = {k: [] for k in REGISTERED_KINDS}
         self.models: dict[str, list[ModelEntry]] = {}
         self.problems: list[Problem] = []
         self._failed: dict[str, str] = {}  # dist -> why it was skipped
+        self._disabled: set[str] = set()  # dists left out by MMZOO_PLUGINS (normalised names)
 
     # ----- registration ---------------------------------------------------------------------
     def registrar(self, dist: str) -> Registrar:
@@ -227,9 +249,35 @@ class Registry:
             self.models.setdefault(entry.name, []).append(entry)
         self.problems.extend(registrar.problems)
 
+    def check_models(self) -> list[Problem]:
+        """Resolve every part each registered model names (call it once every plugin is committed, since
+        a model may name another distribution's part); a model whose part cannot be resolved stays
+        registered and gets a :class:`Problem` naming it. Returns the new problems."""
+        from mmzoo.errors import MmzooError
+
+        found = []
+        for name, entries in self.models.items():
+            for entry in entries:
+                for part in entry.spec.parts():
+                    try:
+                        self.resolve_part(part, where=entry.source or f"models.{name}")
+                    except MmzooError as exc:
+                        found.append(Problem(entry.dist, entry.source, str(exc), model=name))
+                        break
+        self.problems.extend(found)
+        return found
+
+    def model_problems(self, name: str, dist: str | None = None) -> list[str]:
+        """Why the registered model ``name`` (of ``dist``, when given) cannot be built; empty when it can."""
+        return [p.message for p in self.problems if p.model == name and (dist is None or p.dist == dist)]
+
     def mark_failed(self, dist: str, reason: str) -> None:
         """Record that ``dist``'s plugin was skipped and why (misses and advice mention it)."""
         self._failed[dist] = reason
+
+    def mark_disabled(self, dist: str) -> None:
+        """Record that ``dist`` is installed but left out (``MMZOO_PLUGINS``), so misses say so."""
+        self._disabled.add(normalize_dist(dist))
 
     @property
     def failed_dists(self) -> dict[str, str]:
@@ -251,8 +299,8 @@ class Registry:
 
     def resolve(self, kind: str, name: str, *, where: str = "") -> Resolved:
         """Find what builds ``name`` as a ``kind``; every miss raises a message saying why."""
-        if kind not in COMPONENT_KINDS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(COMPONENT_KINDS)}")
+        if kind not in REGISTERED_KINDS:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(REGISTERED_KINDS)}")
         at = f"{where}: " if where else ""
         if not isinstance(name, str) or not name:
             raise SpecError(f"{at}expected the name of a {kind}, got {name!r}")
@@ -334,6 +382,9 @@ class Registry:
                                       f"(for {kind} '{dist}:{name}'); install it with: pip install {dist}")
         for prefix, provider in KNOWN_PROVIDERS.items():
             if name.startswith(prefix) and not any(f.prefix == prefix for f in self.families[kind]):
+                if provider in self._disabled:
+                    return MissingPluginError(f"{at}{kind} '{name}' is provided by the '{provider}' "
+                                              f"distribution, which MMZOO_PLUGINS leaves out; add it there")
                 return MissingPluginError(f"{at}{kind} '{name}' is provided by the '{provider}' "
                                           f"distribution, which is not installed; install it with: "
                                           f"pip install {provider}")
@@ -346,6 +397,8 @@ class Registry:
         if self._failed:
             failed = (f" (plugins that failed to load: {', '.join(sorted(self._failed))}; "
                       f"see 'mmzoo plugins')")
+        if self._disabled:
+            failed += f" (installed plugins that MMZOO_PLUGINS leaves out: {', '.join(sorted(self._disabled))})"
         return UnknownNameError(f"{at}unknown {kind} '{name}'.{hint}{failed} "
                                 f"List {kind}s with: mmzoo list --kind {kind}")
 

@@ -15,6 +15,11 @@ before it can reach a message, a card or a command line, and any problem is one
      "labels": ["cat", "dog"],                                    # optional: class names by index
      "metrics": {"accuracy": 0.9}, "datasets": ["av-digits"],     # optional: written by the trainer
      "training": {"steps": 300, "eval_split": "test", ...}}       # optional: written by the trainer
+
+``training`` says which weights these are: ``steps`` (the optimizer step of these weights),
+``run_steps`` (how many the run made), ``checkpoint`` (``last``, ``best`` or ``step-N`` of the run) and,
+for the best, ``best_metric`` / ``best_mode``; plus ``world_size``, ``precision``, ``eval_dataset``,
+``eval_split`` and ``eval_examples``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ RESERVED_KEYS = ("format", "mmzoo_version", "name", "spec", "requires", "labels"
 _DIST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,63}$")
 _WORD = re.compile(r"^[^\s|`'\"\\]{1,200}$")  # names shown in tables, tags and messages
+_CHECKPOINT = re.compile(r"^(last|best|step-[0-9]{1,12})$")
 
 
 def is_pickle(filename: str) -> bool:
@@ -221,11 +227,18 @@ def _training(value: Any, where: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise SpecError(f"{where}: expected a mapping, got {type_name(value)}")
-    steps = value.get("steps")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
-        raise SpecError(f"{where}.steps: expected a number of steps, got {steps!r}")
-    for key in ("eval_split", "eval_dataset", "precision"):
+    for key in ("steps", "run_steps"):
+        steps = value.get(key)
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
+            raise SpecError(f"{where}.{key}: expected a number of steps, got {steps!r}")
+    for key in ("eval_split", "eval_dataset", "precision", "best_metric"):
         text = value.get(key)
         if text is not None and (not isinstance(text, str) or not _WORD.match(text)):
             raise SpecError(f"{where}.{key}: expected a name without spaces or quotes, got {text!r}")
+    checkpoint = value.get("checkpoint")
+    if checkpoint is not None and (not isinstance(checkpoint, str) or not _CHECKPOINT.match(checkpoint)):
+        raise SpecError(f"{where}.checkpoint: expected 'last', 'best' or 'step-N', got {checkpoint!r}")
+    mode = value.get("best_mode")
+    if mode is not None and mode not in ("min", "max"):
+        raise SpecError(f"{where}.best_mode: expected 'min' or 'max', got {mode!r}")
     return dict(value)

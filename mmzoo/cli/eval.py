@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             pin_memory=ctx.device.type == "cuda",
         )
         model.to(ctx.device)
-        metrics = evaluate(model, loader, ctx, precision=Precision(args.precision, ctx.device))
+        metrics = evaluate(model, loader, ctx, precision=Precision(args.precision, ctx.device), progress=True)
     finally:
         ctx.close()
     if ctx.rank != 0:

@@ -67,7 +67,8 @@ def describe(record: dict, before: str | None) -> list[str]:
         lines.append(f"  {kind}s: {', '.join(names)}")
     if record["models"]:
         lines.append(f"  models: {', '.join(record['models'])}")
-    lines += [f"  skipped entry: {p['message']}" for p in record["problems"]]
+    lines += [f"  problem: model '{p['model']}' cannot be built: {p['message']}" if p.get("model")
+              else f"  skipped entry: {p['message']}" for p in record["problems"]]
     return lines
 
 

@@ -29,6 +29,7 @@ _LAZY = {
     "hub_settings": "mmzoo.hub.settings",
     "parse_hub_id": "mmzoo.hub.download",
     "check_repo_id": "mmzoo.hub.download",
+    "download_config": "mmzoo.hub.download",
     "download_model_dir": "mmzoo.hub.download",
     "download_registry_weights": "mmzoo.hub.download",
     "check_parts_installed": "mmzoo.hub.download",
@@ -44,6 +45,7 @@ __all__ = [
     "PushResult",
     "check_parts_installed",
     "check_repo_id",
+    "download_config",
     "download_model_dir",
     "download_registry_weights",
     "hub_settings",
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from mmzoo.hub.download import (
         check_parts_installed,
         check_repo_id,
+        download_config,
         download_model_dir,
         download_registry_weights,
         parse_hub_id,

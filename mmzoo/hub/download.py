@@ -12,10 +12,11 @@ import dataclasses
 import hashlib
 import re
 from pathlib import Path
+from urllib.parse import urlparse
 
 from mmzoo.errors import HubError, SpecError, WeightsError
 from mmzoo.hub.errors import hub_errors, where_in_repo
-from mmzoo.hub.settings import HubSettings, hub_settings
+from mmzoo.hub.settings import HubSettings, hub_settings, reachable
 from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModel, is_pickle, read_model_dir
 from mmzoo.sources import HF_HUB_PREFIX
 from mmzoo.tensorfile import read_layout
@@ -45,13 +46,42 @@ def check_repo_id(repo_id: str, what: str = "repo id") -> str:
 def _download(repo_id: str, filename: str, revision: str | None, settings: HubSettings,
               asked_revision: str | None = None) -> Path:
     """``hf_hub_download`` with the settings of the moment; errors name ``asked_revision`` (what the user
-    wrote) when ``revision`` is the commit it was resolved to."""
+    wrote) when ``revision`` is the commit it was resolved to.
+
+    When the endpoint does not answer a TCP probe, only the cache is asked (what the client would
+    fall back to after half a minute of retries), so an unreachable Hub fails at once with one message.
+    """
     from huggingface_hub import hf_hub_download
 
+    local_only = settings.offline or not endpoint_answers(settings.endpoint)
     with hub_errors(repo_id, asked_revision or revision, filename, settings):
         return Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=settings.endpoint,
-                                    cache_dir=settings.cache_dir, local_files_only=settings.offline,
+                                    cache_dir=settings.cache_dir, local_files_only=local_only,
                                     library_name="mmzoo"))
+
+
+_ANSWERED: dict[str, float] = {}  # endpoint -> when it last answered a probe (time.monotonic)
+#: Seconds a successful probe is trusted, so a model's config and weights downloads share one probe.
+PROBE_MEMORY = 60.0
+
+
+def endpoint_answers(endpoint: str) -> bool:
+    """Whether the Hub at ``endpoint`` (or the proxy the environment sets for it) accepts a TCP
+    connection (:func:`~mmzoo.hub.settings.reachable`); a yes is trusted for :data:`PROBE_MEMORY` s."""
+    import time
+    import urllib.request
+
+    answered = _ANSWERED.get(endpoint)
+    if answered is not None and time.monotonic() - answered < PROBE_MEMORY:
+        return True
+    scheme = urlparse(endpoint).scheme
+    host = urlparse(endpoint).hostname or ""
+    proxy = urllib.request.getproxies().get(scheme)
+    target = proxy if proxy and not urllib.request.proxy_bypass(host) else endpoint
+    if reachable(target if "://" in target else f"http://{target}"):
+        _ANSWERED[endpoint] = time.monotonic()
+        return True
+    return False
 
 
 def sha256_of(path: str | Path) -> str:
@@ -97,6 +127,17 @@ def check_parts_installed(saved: SavedModel, source: str) -> None:
         registry.resolve_part(part, where=f"{source}: {CONFIG_NAME} spec", requires=saved.requires)
 
 
+def download_config(repo_id: str, revision: str | None = None) -> tuple[SavedModel, str]:
+    """Only the ``config.json`` of a published model (from the cache when it is there, or offline), read
+    and checked; returns it and the commit it was resolved to. Nothing else is downloaded."""
+    check_repo_id(repo_id)
+    settings = hub_settings()
+    source = f"{HF_HUB_PREFIX}{where_in_repo(repo_id, revision)}"
+    config_path = _download(repo_id, CONFIG_NAME, revision, settings)
+    commit = config_path.parent.name  # snapshots/<commit sha>/config.json: pin the rest to that commit
+    return read_model_dir(config_path.parent, source=source), commit
+
+
 def download_model_dir(repo_id: str, revision: str | None = None, *, allow_pickle: bool = False) -> Path:
     """Download a published model (``config.json`` + ``model.safetensors``) into the Hub cache and return
     the snapshot directory holding them. ``revision``: branch, tag or commit sha (default: main).
@@ -104,12 +145,10 @@ def download_model_dir(repo_id: str, revision: str | None = None, *, allow_pickl
     The config is checked before the weights are fetched; the weights are verified. A repo with only a
     pickle checkpoint is refused unless ``allow_pickle=True``.
     """
-    check_repo_id(repo_id)
     settings = hub_settings()
     source = f"{HF_HUB_PREFIX}{where_in_repo(repo_id, revision)}"
-    config_path = _download(repo_id, CONFIG_NAME, revision, settings)
-    commit = config_path.parent.name  # snapshots/<commit sha>/config.json: pin the rest to that commit
-    saved = read_model_dir(config_path.parent, source=source)
+    saved, commit = download_config(repo_id, revision)
+    config_path = saved.directory / CONFIG_NAME
     check_parts_installed(saved, source)
     try:
         weights = _download(repo_id, WEIGHTS_NAME, commit, settings, revision or "main")

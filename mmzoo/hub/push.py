@@ -1,15 +1,17 @@
 """Publishing to the Hub: ``model.push_to_hub(repo_id)``, ``push_to_hub(dir, repo_id)`` and ``mmzoo push``.
 
-One commit holds ``config.json``, ``model.safetensors``, the model card and, from a run directory,
-``curves.png``. Tokens go to the client only: a config that contains the token is refused, and no
-message shows it.
+One commit holds ``config.json``, ``model.safetensors`` and the model card; from a run directory also
+``curves.png``, ``training/config.yaml`` and ``training/metrics.jsonl`` (:mod:`mmzoo.hub.staging`). A
+repo that already has a card keeps its author's text (:mod:`mmzoo.hub.card`). Tokens go to the client
+only: every staged file is checked for them, and for paths into home directories, before anything is
+uploaded (:mod:`mmzoo.hub.leaks`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,19 @@ from typing import Any
 from mmzoo.errors import HubError
 from mmzoo.hub.download import check_repo_id, sha256_of
 from mmzoo.hub.errors import hub_errors
+from mmzoo.hub.leaks import check_no_leaks, known_tokens
 from mmzoo.hub.settings import HubSettings, hub_settings
-from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME, read_model_dir
-from mmzoo.tensorfile import read_layout
+from mmzoo.hub.staging import (
+    RUN_MODEL_DIR,
+    resolve_push_source,
+    stage_checkpoint,
+    stage_directory,
+    stage_run_files,
+)
+from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModel, read_model_dir
 
-RUN_MODEL_DIR = "model"  # where a training run directory keeps its final model
+__all__ = ["RUN_MODEL_DIR", "PushResult", "push_to_hub", "resolve_push_source"]
+CARD_NAME = "README.md"
 
 
 @dataclass
@@ -37,6 +47,7 @@ class PushResult:
     files: list[str]
     name: str
     registry_entry: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. that the model looks untrained
 
     @property
     def registry_yaml(self) -> str:
@@ -51,42 +62,21 @@ class PushResult:
         return "\n".join(lines) + "\n"
 
 
-def resolve_push_source(path: str | Path) -> tuple[Path, Path | None]:
-    """A model directory (``config.json`` + ``model.safetensors``) or a run directory holding ``model/``:
-    returns (model dir, run dir or None); anything else is a HubError saying what is expected."""
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise HubError(f"push: {path} is not a directory; give a training run directory (with model/ inside) "
-                       f"or a model directory written by save_pretrained ({CONFIG_NAME} + {WEIGHTS_NAME})")
-    if (path / CONFIG_NAME).is_file():
-        model_dir, run_dir = path, (path.parent if path.name == RUN_MODEL_DIR else None)
-    elif (path / RUN_MODEL_DIR / CONFIG_NAME).is_file():
-        model_dir, run_dir = path / RUN_MODEL_DIR, path
-    else:
-        raise HubError(f"push: {path} is not a model: it has no {CONFIG_NAME} (nor model/{CONFIG_NAME}); give a "
-                       f"training run directory or a directory written by model.save_pretrained()")
-    saved = read_model_dir(model_dir)
-    if saved.weights_file is None:
-        extra = ""
-        if saved.pickles:
-            extra = f" (it has {', '.join(saved.pickles)}: convert pickle checkpoints to safetensors)"
-        raise HubError(f"push: {model_dir} has {CONFIG_NAME} but no {WEIGHTS_NAME}{extra}")
-    read_layout(saved.weights_file, str(model_dir))
-    return model_dir, run_dir
-
-
 def push_to_hub(model_or_dir: Any, repo_id: str, *, private: bool = False, branch: str | None = None,
                 message: str | None = None, token: str | None = None, run_dir: str | Path | None = None,
-                license: str | None = None) -> PushResult:
+                license: str | None = None, checkpoint: str | None = None,
+                overwrite_card: bool = False) -> PushResult:
     """Publish a model (a MultimodalModel, a save_pretrained directory or a run directory) to ``repo_id``.
 
     Uploads ``config.json``, ``model.safetensors``, a ``README.md`` model card (made from what
-    ``config.json`` holds: metrics, datasets, labels) and, when the run directory has it, ``curves.png``,
-    in one commit on ``branch`` (default main; created if missing). The repo is created if needed
-    (``private`` applies then). Returns the commit sha and the registry entry that pins it.
+    ``config.json`` holds: metrics, datasets, labels, which step) and, from a run directory,
+    ``curves.png``, ``training/config.yaml`` and ``training/metrics.jsonl``, in one commit on ``branch``
+    (default main; created if missing). ``checkpoint`` (``"best"``, ``"last"``, ``"step-N"``) publishes
+    that checkpoint of the run instead of its ``model/``. A card already in the repo keeps its author's
+    text and metadata; mmzoo replaces only its own (``overwrite_card=True``: a fresh card). The repo is
+    created if needed (``private`` applies then). A model that looks untrained is published with a
+    warning. Returns the commit sha and the registry entry that pins it.
     """
-    from mmzoo.modelcard import CURVES_FILE, build_model_card
-
     check_repo_id(repo_id)
     settings = hub_settings()
     if settings.offline:
@@ -94,47 +84,101 @@ def push_to_hub(model_or_dir: Any, repo_id: str, *, private: bool = False, branc
     token = token or None
     with tempfile.TemporaryDirectory(prefix="mmzoo-push-") as tmp:
         staging = Path(tmp) / "upload"
-        if isinstance(model_or_dir, (str, os.PathLike)):
-            model_dir, found_run = resolve_push_source(model_or_dir)
-            run_dir = run_dir if run_dir is not None else found_run
-            staging.mkdir()
-            for name in (CONFIG_NAME, WEIGHTS_NAME):
-                shutil.copyfile(model_dir / name, staging / name)
-        elif hasattr(model_or_dir, "save_pretrained"):
-            model_or_dir.save_pretrained(staging)
-        else:
-            raise HubError(f"push_to_hub: expected a model or a directory, got {type(model_or_dir).__name__}")
+        run_dir, loaded = _stage_model(model_or_dir, staging, run_dir=run_dir, checkpoint=checkpoint)
         saved = read_model_dir(staging, source=repo_id)
-        config_text = (staging / CONFIG_NAME).read_text(encoding="utf-8")
-        if token and token in config_text:
-            raise HubError(f"push: {CONFIG_NAME} contains the Hub token; remove it before publishing")
-        curves = Path(run_dir) / CURVES_FILE if run_dir is not None else None
-        has_curves = curves is not None and curves.is_file()
-        card = build_model_card(saved, repo_id=repo_id, curves=has_curves, license=license)
-        (staging / "README.md").write_text(card, encoding="utf-8")
-        if has_curves:
-            shutil.copyfile(curves, staging / CURVES_FILE)
+        texts = [CONFIG_NAME]
+        if run_dir is not None:
+            texts += stage_run_files(Path(run_dir), staging)
+        notes = [] if loaded or not _untrained(saved) else [_untrained_note(model_or_dir)]
+        for note in notes:
+            warnings.warn(note, UserWarning, stacklevel=2)
+        files = sorted([*(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()), CARD_NAME])
         digest = sha256_of(staging / WEIGHTS_NAME)
         name = saved.name or repo_id.split("/")[-1]
         summary = message or f"Upload {name} with mmzoo {saved.mmzoo_version or ''}".rstrip()
-        commit = _upload(staging, repo_id, private=private, branch=branch, message=summary, token=token,
-                         settings=settings)
-        files = sorted(p.name for p in staging.iterdir())
+        from huggingface_hub import HfApi, get_token
+
+        tokens = known_tokens(token)
+        check_no_leaks(staging, tokens, texts=dict.fromkeys(texts), repo_id=repo_id)  # before the repo exists
+        api = HfApi(endpoint=settings.endpoint, token=token, library_name="mmzoo")
+        has_token = bool(token or get_token())
+        with hub_errors(repo_id, branch, None, settings, writing=True, has_token=has_token):
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if branch:
+                api.create_branch(repo_id, branch=branch, exist_ok=True)
+            generated = _write_card(api, staging, saved, repo_id=repo_id, branch=branch, license=license,
+                                    files=files, overwrite=overwrite_card, settings=settings)
+            check_no_leaks(staging, tokens, texts={CARD_NAME: generated}, repo_id=repo_id, files=[CARD_NAME])
+            commit = api.upload_folder(folder_path=staging, repo_id=repo_id, revision=branch,
+                                       commit_message=summary)
     entry = {"description": f"{name}, published at {repo_id}", **saved.spec.to_dict(),
              "weights": {"repo": repo_id, "revision": commit.oid, "file": WEIGHTS_NAME, "sha256": digest}}
     return PushResult(repo_id=repo_id, revision=commit.oid, branch=branch or "main",
                       url=f"{settings.endpoint}/{repo_id}", commit_url=commit.commit_url, sha256=digest,
-                      files=files, name=name, registry_entry=entry)
+                      files=sorted(files), name=name, registry_entry=entry, warnings=notes)
 
 
-def _upload(staging: Path, repo_id: str, *, private: bool, branch: str | None, message: str, token: str | None,
-            settings: HubSettings):
-    from huggingface_hub import HfApi, get_token
+def _stage_model(model_or_dir: Any, staging: Path, *, run_dir: str | Path | None,
+                 checkpoint: str | None) -> tuple[Path | None, bool]:
+    """Put the model's config and weights into ``staging``; returns the run directory it belongs to (or
+    None) and whether the model was loaded from published or saved weights."""
+    if isinstance(model_or_dir, (str, os.PathLike)):
+        model_dir, found_run = resolve_push_source(model_or_dir, checkpoint=checkpoint)
+        if model_dir is None:
+            stage_checkpoint(found_run, checkpoint, staging)
+        else:
+            stage_directory(model_dir, staging)
+        return (Path(run_dir) if run_dir is not None else found_run), False
+    if hasattr(model_or_dir, "save_pretrained"):
+        if checkpoint is not None:
+            raise HubError("push_to_hub: checkpoint= picks a checkpoint of a run directory; pass the run "
+                           "directory, not a model object")
+        model_or_dir.save_pretrained(staging)
+        return (Path(run_dir) if run_dir is not None else None), getattr(model_or_dir, "load_report", None) is not None
+    raise HubError(f"push_to_hub: expected a model or a directory, got {type(model_or_dir).__name__}")
 
-    api = HfApi(endpoint=settings.endpoint, token=token, library_name="mmzoo")
-    has_token = bool(token or get_token())
-    with hub_errors(repo_id, branch, None, settings, writing=True, has_token=has_token):
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if branch:
-            api.create_branch(repo_id, branch=branch, exist_ok=True)
-        return api.upload_folder(folder_path=staging, repo_id=repo_id, revision=branch, commit_message=message)
+
+def _untrained(saved: SavedModel) -> bool:
+    """No record of any training: config.json has neither ``training`` nor ``metrics``."""
+    return not saved.training and not saved.metrics
+
+
+def _untrained_note(source: Any) -> str:
+    is_model = hasattr(source, "save_pretrained")
+    fix = ("set model.provenance['training'] = {'steps': N} before pushing" if is_model
+           else "save it with save_pretrained(dir, extra={'training': {'steps': N}})")
+    return (f"push: {'the model' if is_model else str(source)} looks untrained (randomly initialised): its "
+            f"config.json has no training record (training, metrics) and it was not loaded from saved weights. "
+            f"It is published anyway; if you trained it outside `mmzoo train`, {fix} to record that")
+
+
+def _write_card(api, staging: Path, saved: SavedModel, *, repo_id: str, branch: str | None, license: str | None,
+                files: list[str], overwrite: bool, settings: HubSettings) -> str:
+    """Write ``README.md``: a fresh card, or the repo's card with mmzoo's metadata and block merged in.
+    Returns the card mmzoo generated (what the leak check reads: the author's text is theirs)."""
+    from mmzoo.hub.card import merge_card
+    from mmzoo.modelcard import CURVES_FILE, build_model_card, card_intro, card_metadata, generated_block
+
+    curves = CURVES_FILE in files
+    fresh = build_model_card(saved, repo_id=repo_id, curves=curves, license=license, files=files)
+    existing = None if overwrite else _existing_card(api, repo_id, branch, settings)
+    text = fresh
+    if existing is not None:
+        block = generated_block(saved, repo_id=repo_id, curves=curves, files=files)
+        text = merge_card(existing, card_metadata(saved, repo_id=repo_id, license=license), block,
+                          intro="\n".join(card_intro(saved, repo_id=repo_id)), repo_id=repo_id,
+                          license_given=license is not None)
+    (staging / CARD_NAME).write_text(text, encoding="utf-8")
+    return fresh
+
+
+def _existing_card(api, repo_id: str, branch: str | None, settings: HubSettings) -> str | None:
+    """The repo's ``README.md`` on ``branch`` (None when it has none)."""
+    from huggingface_hub import errors as hf
+
+    missing = getattr(hf, "RemoteEntryNotFoundError", hf.EntryNotFoundError)
+    try:
+        path = api.hf_hub_download(repo_id, CARD_NAME, revision=branch, cache_dir=settings.cache_dir)
+    except missing:
+        return None
+    return Path(path).read_text(encoding="utf-8", errors="replace")

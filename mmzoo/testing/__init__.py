@@ -7,7 +7,9 @@ The conformance kit checks that a part honours the contract the builder and trai
     def test_my_encoder():
         check_encoder(MyEncoder, {"output_dim": 32}, modality="image")
 
-Importing this package is cheap; torch loads when a check runs.
+and :func:`check_logger` checks an experiment logger (the ``mmzoo_register_loggers`` hook).
+
+Importing this package is cheap; torch loads when a part check runs.
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mmzoo.testing.conformance import check_encoder, check_fusion, check_head, default_examples
+    from mmzoo.testing.logger_conformance import check_logger
 
-__all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
+__all__ = ["check_encoder", "check_fusion", "check_head", "check_logger", "default_examples"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "check_logger":
+        from mmzoo.testing.logger_conformance import check_logger
+
+        return check_logger
     if name in __all__:
         from mmzoo.testing import conformance
 

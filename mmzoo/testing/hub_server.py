@@ -138,6 +138,7 @@ class _Handler(ReadEndpoints, WriteEndpoints, BaseHTTPRequestHandler):
         self._status = 500
         self._caller = Caller(None, False)
         self._read: bytes | None = None
+        self._recorded = False
         self.close_connection = True  # one request per connection: a worker is never held by an idle client
         split = urlsplit(self.path)
         self._query = parse_qs(split.query)
@@ -150,10 +151,18 @@ class _Handler(ReadEndpoints, WriteEndpoints, BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as e:
             self._error(HubRequestError(400, f"Bad request: {e}"))
         finally:
-            self.server.record(RequestRecord(method, split.path, self._status, self._caller.user))
+            if not self._recorded:
+                self._record()
+
+    def _record(self) -> None:
+        # Recorded before the response leaves: a client that has its answer must find its request listed.
+        self._recorded = True
+        self.server.record(RequestRecord(self.command, urlsplit(self.path).path, self._status, self._caller.user))
 
     def _send(self, status: int, body: bytes = b"", headers: dict | None = None, head: bool = False) -> None:
         self._status = status
+        if not self._recorded:
+            self._record()
         self.send_response(status)
         headers = {"Content-Type": "application/json", **(headers or {}), "Connection": "close"}
         headers.setdefault("Content-Length", str(len(body)))

@@ -10,8 +10,9 @@ fixtures with no import and no ``conftest.py`` (``pytest -p no:mmzoo`` turns the
   127.0.0.1, with this process and its children pointed at it (``HF_ENDPOINT``,
   ``HF_HUB_DISABLE_XET=1``, a private ``HF_HOME`` and a write token ``mmzoo_hub.token``), so
   ``push_to_hub`` and ``create_model("hf-hub:...")`` run for real with no network.
-- ``mmzoo_check_encoder``, ``mmzoo_check_fusion``, ``mmzoo_check_head``: the conformance checks
-  of :mod:`mmzoo.testing` (the same functions; torch loads when one of these is requested).
+- ``mmzoo_check_encoder``, ``mmzoo_check_fusion``, ``mmzoo_check_head``, ``mmzoo_check_logger``: the
+  conformance checks of :mod:`mmzoo.testing` (the same functions; torch loads when a part check is
+  requested).
 
 Loading this module costs next to nothing: it imports pytest and nothing of torch or the Hub.
 """
@@ -40,8 +41,9 @@ def mmzoo_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     mmzoo.plugins.reset()
 
 
-def _point_hub_client(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
-    """Set ``env`` for this process and its children, and the constants huggingface_hub read at import."""
+def point_hub_client(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Set ``env`` (see :func:`mmzoo.testing.hub_server.client_env`) for this process and its children, and
+    the constants huggingface_hub read at import, so this process's client talks to that Hub too."""
     for key in _HUB_ENV_CLEARED:
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
@@ -61,6 +63,7 @@ def _point_hub_client(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> N
         "HF_HUB_DISABLE_TELEMETRY": True,
         "HF_TOKEN_PATH": os.path.join(home, "token"),
         "HF_STORED_TOKENS_PATH": os.path.join(home, "stored_tokens"),
+        "AGENT_HARNESSES_PATH": os.path.join(home, ".agent_harnesses.json"),  # its daily check stays local
     }
     for name, value in patched.items():
         if hasattr(constants, name):
@@ -81,7 +84,7 @@ def mmzoo_hub(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     try:
         server.token = HUB_TOKEN
         server.env = client_env(server.url, tmp_path_factory.mktemp("hf_home"), HUB_TOKEN)
-        _point_hub_client(monkeypatch, server.env)
+        point_hub_client(monkeypatch, server.env)
         yield server
     finally:
         server.stop()
@@ -109,3 +112,11 @@ def mmzoo_check_head() -> Callable[..., Any]:
     from mmzoo.testing import check_head
 
     return check_head
+
+
+@pytest.fixture
+def mmzoo_check_logger() -> Callable[..., Any]:
+    """:func:`mmzoo.testing.check_logger`."""
+    from mmzoo.testing import check_logger
+
+    return check_logger

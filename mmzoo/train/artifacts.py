@@ -6,6 +6,7 @@ import json
 import platform
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,29 +37,75 @@ def plot(run: RunDir) -> None:
         plot_curves(run.metrics(), run.curves_file, title=run.path.name)
 
 
+@dataclass(frozen=True)
+class FinalWeights:
+    """Which step ``model/`` holds (``final_model``): its step, ``last`` or ``best``, the checkpoint to
+    load it from (None: the weights in memory are the ones) and the evaluation logged at that step."""
+
+    step: int
+    checkpoint: str
+    source: Path | None
+    metrics: dict[str, float]
+    eval_examples: int | None
+
+
+def choose_final_weights(
+    run: RunDir,
+    config: TrainConfig,
+    *,
+    step: int,
+    best: dict[str, Any] | None,
+    last_eval: dict[str, float],
+    eval_examples: int | None,
+) -> tuple[FinalWeights, str | None]:
+    """What ``model/`` is made of, and a note when ``final_model: best`` had to fall back to the last step."""
+    last = FinalWeights(step, "last", None, dict(last_eval), eval_examples)
+    if config.final_model != "best":
+        return last, None
+    if best is None:
+        return last, (
+            f"note: final_model is 'best', but no evaluation reported best_metric '{config.best_metric}'; "
+            "model/ holds the last step"
+        )
+    if best["step"] == step:
+        return FinalWeights(step, "best", None, dict(last_eval), eval_examples), None
+    logged = run.eval_at(best["step"])
+    metrics, examples = logged if logged else ({config.best_metric: best["value"]}, None)
+    return FinalWeights(best["step"], "best", run.checkpoint(best["step"]), metrics, examples), None
+
+
 def save_model(
     model: nn.Module,
     run: RunDir,
     config: TrainConfig,
     *,
-    metrics: dict[str, float],
-    eval_examples: int | None,
-    steps: int,
+    weights: FinalWeights,
+    run_steps: int,
     world_size: int,
 ) -> Path:
-    """``model.save_pretrained(RUN_DIR/model)`` with the run's metrics and datasets, swapped in whole."""
+    """``model.save_pretrained(RUN_DIR/model)`` with the run's metrics and datasets, swapped in whole.
+
+    ``weights`` says which step: for a checkpoint other than the last, its weights are loaded into
+    ``model`` first (as the trainer ends, like ``load_best_model_at_end`` in other trainers)."""
+    if weights.source is not None:
+        ckpt.load_model_weights(model, weights.source)
     data = config.data
+    training = {
+        "steps": weights.step,
+        "run_steps": run_steps,
+        "checkpoint": weights.checkpoint,
+        "world_size": world_size,
+        "precision": config.precision,
+        "eval_dataset": data.eval.dataset if data.eval else None,
+        "eval_split": data.eval.split if data.eval else None,
+        "eval_examples": weights.eval_examples,
+    }
+    if weights.checkpoint == "best":
+        training.update(best_metric=config.best_metric, best_mode=config.best_mode)
     extra = {
-        "metrics": dict(metrics),
+        "metrics": dict(weights.metrics),
         "datasets": list(dict.fromkeys([data.train.dataset] + ([data.eval.dataset] if data.eval else []))),
-        "training": {
-            "steps": steps,
-            "world_size": world_size,
-            "precision": config.precision,
-            "eval_dataset": data.eval.dataset if data.eval else None,
-            "eval_split": data.eval.split if data.eval else None,
-            "eval_examples": eval_examples,
-        },
+        "training": training,
     }
     target = run.model_dir
     temp = target.with_name(TEMP_PREFIX + target.name)

@@ -25,6 +25,7 @@ from mmzoo.train.schema import (
     Int,
     ListOf,
     MapOf,
+    Named,
     Optional,
     Section,
     Str,
@@ -152,9 +153,11 @@ class TrainConfig:
     eval_every: int | None = None
     save_every: int | None = None
     log_every: int = 10
+    log_to: list[dict[str, Any]] = field(default_factory=list)
     keep_last: int = 2
     best_metric: str = "loss"
     best_mode: str = "min"
+    final_model: str = "last"
     resume: str | None = None
     strategy: str = "auto"
     compile: CompileConfig | None = None
@@ -408,6 +411,12 @@ def _build_train(values: dict[str, Any], path: str, problems: list[str]) -> Any:
         return None
     if values["best_mode"] is None:
         values["best_mode"] = _guess_best_mode(values["best_metric"])
+    if values["final_model"] == "best" and values["data"].eval is None:
+        problems.append(
+            f"{join_path(path, 'final_model')}: 'best' picks the step with the best eval {values['best_metric']}, "
+            "but there is no data.eval; add an eval split or set final_model: last"
+        )
+        return None
     return TrainConfig(**values)
 
 
@@ -429,12 +438,24 @@ SCHEMA = Section(
         "save_every": Field(
             Optional(Int(1)), None, "checkpoint every N steps (null: each epoch end and the last step)"
         ),
-        "log_every": Field(Int(1), 10, "log training loss every N steps"),
+        "log_every": Field(
+            Int(1), 10, "log the training loss, lr and samples/s (averaged over these steps) every N steps, to "
+            "metrics.jsonl and the console"
+        ),
+        "log_to": Field(
+            ListOf(Named()), list, "experiment loggers fed every metrics.jsonl record (rank 0): 'tensorboard' "
+            "(event files in the run dir; pip install 'mmzoo[tensorboard]') or a plugin's (mmzoo list --kind "
+            "logger); {type: NAME, ...} passes parameters"
+        ),
         "keep_last": Field(Int(1), 2, "checkpoints kept, plus the best one by best_metric"),
         "best_metric": Field(Str(), "loss", "eval metric that picks the best checkpoint"),
         "best_mode": Field(
             Optional(Choice(("min", "max"))), None, "whether best_metric is better low or high (null: guessed "
             "from its name)"
+        ),
+        "final_model": Field(
+            Choice(("last", "best")), "last", "what RUN_DIR/model/ holds at the end: the last step's weights, or "
+            "the best checkpoint's by best_metric (its step and eval metrics go to config.json and the card)"
         ),
         "resume": Field(
             Optional(Str()), None, "'auto' (latest checkpoint of output_dir, or a fresh start) or a checkpoint "

@@ -4,7 +4,7 @@ and loading what ``mmzoo eval`` evaluates (a run, a model directory, a checkpoin
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from mmzoo.train.data import move_to_device
 from mmzoo.train.distributed import DistContext
 from mmzoo.train.metrics import MetricSums, merge_states
 from mmzoo.train.precision import Precision
+from mmzoo.train.progress import batches_bar
 
 if TYPE_CHECKING:
     from mmzoo.train.rundir import RunDir
@@ -30,6 +31,7 @@ def evaluate(
     device: torch.device | None = None,
     forward: Callable[[Any], Any] | None = None,
     lockstep: bool = False,
+    progress: bool = False,
 ) -> dict[str, float]:
     """Run ``model`` in eval mode under ``torch.inference_mode`` on every batch of ``loader`` (which
     yields ``(num_examples, batch)``); return ``{"loss": ..., <head metrics>..., "num_examples": N}``
@@ -45,7 +47,8 @@ def evaluate(
 
     ``lockstep``: every forward is a collective (a sharded model gathers its parameters), so every rank
     runs as many forwards as the rank with the most batches; a rank that has run out repeats a batch of
-    one evaluation example and discards the result.
+    one evaluation example and discards the result. ``progress`` shows a bar of batches on rank 0 when
+    stderr is a terminal.
     """
     device = device or ctx.device
     forward = model if forward is None else forward
@@ -57,7 +60,8 @@ def evaluate(
     non_blocking = device.type == "cuda"
     try:
         with torch.inference_mode():
-            for count, batch in _batches(loader, ctx, model, lockstep):
+            bar = batches_bar(loader, desc="eval", enabled=progress and ctx.is_main)
+            for count, batch in _batches(loader, bar, ctx, model, lockstep):
                 batch = move_to_device(batch, device, non_blocking)
                 with precision.autocast() if precision is not None else contextlib.nullcontext():
                     output = forward(batch)
@@ -80,13 +84,16 @@ def evaluate(
     return result
 
 
-def _batches(loader: Any, ctx: DistContext, model: torch.nn.Module, lockstep: bool) -> Iterator[tuple[int, Any]]:
-    """``loader``'s batches; with ``lockstep``, followed by ``(0, filler)`` until every rank is done."""
+def _batches(
+    loader: Any, batches: Iterable[tuple[int, Any]], ctx: DistContext, model: torch.nn.Module, lockstep: bool
+) -> Iterator[tuple[int, Any]]:
+    """``batches`` (``loader``'s, perhaps behind a progress bar); with ``lockstep``, followed by
+    ``(0, filler)`` until every rank is done."""
     if not lockstep or not ctx.is_distributed:
-        yield from loader
+        yield from batches
         return
     missing = max(ctx.all_gather_object(len(loader))) - len(loader)  # agreed before any forward
-    yield from loader
+    yield from batches
     if missing:
         filler = model.collator([loader.dataset[0]])
         for _ in range(missing):

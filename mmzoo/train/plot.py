@@ -8,7 +8,16 @@ from typing import Any
 
 from mmzoo.train.checkpoint import atomic_write
 
-_SKIP = {"step", "epoch", "split", "elapsed_s", "world_size", "examples", "eval_num_examples"}
+_SKIP = {"step", "epoch", "split", "time", "timestamp", "elapsed_s", "world_size", "examples", "eval_num_examples"}
+
+
+def curve_panels(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The panels :func:`plot_curves` draws: ``loss`` (training and evaluation), then each evaluation metric
+    (``eval_<name>``); bookkeeping fields such as ``time`` or ``examples`` are not curves."""
+    train = any(r.get("split", "train") == "train" and _number(r.get("loss")) for r in records)
+    evals = [r for r in records if r.get("split") == "eval"]
+    eval_names = sorted({k for r in evals for k, v in r.items() if k not in _SKIP and _number(v)})
+    return (["loss"] if train or "eval_loss" in eval_names else []) + [n for n in eval_names if n != "eval_loss"]
 
 
 def plot_curves(records: Sequence[dict[str, Any]], path: Path, title: str | None = None) -> Path | None:
@@ -20,10 +29,7 @@ def plot_curves(records: Sequence[dict[str, Any]], path: Path, title: str | None
 
     train = [r for r in records if r.get("split", "train") == "train" and _number(r.get("loss"))]
     evals = [r for r in records if r.get("split") == "eval"]
-    eval_names = sorted({k for r in evals for k, v in r.items() if k not in _SKIP and _number(v)})
-    panels = (["loss"] if train or "eval_loss" in eval_names else []) + [
-        n for n in eval_names if n != "eval_loss"
-    ]
+    panels = curve_panels(records)
     if not panels:
         return None
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)

@@ -1,33 +1,25 @@
-"""Progress on rank 0: a tqdm bar on a terminal, a plain line every few steps in logs."""
+"""Progress on rank 0: a tqdm bar on a terminal; in a log (stderr not a terminal) one plain line per
+logged step (every ``log_every`` steps, the last step and a stop), never a carriage return."""
 
 from __future__ import annotations
 
 import sys
-import time
-from typing import Any, TextIO
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO, TypeVar
+
+T = TypeVar("T")
 
 
 class Progress:
-    """``update(step, **stats)`` after each optimizer step; ``message`` prints above the bar."""
+    """``update(step, stats)`` after each optimizer step (``stats`` non-empty on logged steps only);
+    ``message`` prints above the bar."""
 
-    def __init__(
-        self,
-        total: int,
-        initial: int,
-        *,
-        enabled: bool,
-        stream: TextIO | None = None,
-        line_every: int = 50,
-        min_interval: float = 10.0,
-    ) -> None:
+    def __init__(self, total: int, initial: int, *, enabled: bool, stream: TextIO | None = None) -> None:
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.total = total
-        self.line_every = line_every
-        self.min_interval = min_interval
-        self._last_line = time.monotonic()
         self._bar = None
-        if enabled and _is_tty(self.stream):
+        if enabled and is_terminal(self.stream):
             from tqdm import tqdm
 
             self._bar = tqdm(
@@ -48,9 +40,7 @@ class Progress:
             if stats:
                 self._bar.set_postfix({k: _short(v) for k, v in stats.items()}, refresh=False)
             return
-        now = time.monotonic()
-        if step == self.total or step % self.line_every == 0 or now - self._last_line >= self.min_interval:
-            self._last_line = now
+        if stats:  # a log gets the logged steps only: no line without numbers in it
             shown = "  ".join(f"{k} {_short(v)}" for k, v in stats.items())
             print(f"step {step}/{self.total}  {shown}", file=self.stream, flush=True)
 
@@ -68,7 +58,22 @@ class Progress:
             self._bar = None
 
 
-def _is_tty(stream: TextIO) -> bool:
+def batches_bar(items: Iterable[T], *, desc: str, enabled: bool, stream: TextIO | None = None) -> Iterator[T]:
+    """``items`` with a transient tqdm bar (counting batches) when ``enabled`` and ``stream`` (default
+    stderr) is a terminal; otherwise ``items`` unchanged, so a log gets nothing."""
+    stream = stream or sys.stderr
+    if not enabled or not is_terminal(stream):
+        yield from items
+        return
+    from tqdm import tqdm
+
+    total = len(items) if hasattr(items, "__len__") else None
+    with tqdm(items, total=total, desc=desc, unit="batch", file=stream, dynamic_ncols=True, leave=False) as bar:
+        yield from bar
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal (a closed or odd stream is not)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

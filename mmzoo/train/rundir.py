@@ -153,6 +153,20 @@ class RunDir:
 
         return read_metrics(self.metrics_file) if self.metrics_file.is_file() else []
 
+    def eval_at(self, step: int) -> tuple[dict[str, float], int | None] | None:
+        """The evaluation logged at ``step``: its metrics (without the ``eval_`` prefix) and example count;
+        None when the run logged no evaluation there (the last one wins after a resume redid the step)."""
+        found = None
+        for record in self.metrics():
+            if record.get("split") == "eval" and record.get("step") == step:
+                found = record
+        if found is None:
+            return None
+        metrics = {key[len("eval_"):]: value for key, value in found.items()
+                   if key.startswith("eval_") and isinstance(value, (int, float)) and not isinstance(value, bool)}
+        examples = found.get("examples")
+        return metrics, examples if isinstance(examples, int) and not isinstance(examples, bool) else None
+
     def final_model(self) -> Path | None:
         """``model/`` when training finished and saved it, else None."""
         return self.model_dir if (self.model_dir / CONFIG_NAME).is_file() else None

@@ -216,6 +216,29 @@ class MapOf(Validator):
         return INVALID if any(v is INVALID for v in result.values()) else result
 
 
+@dataclass
+class Named(Validator):
+    """A registered name (``"tensorboard"``) or a mapping ``{type: NAME, param: value, ...}``; normalised
+    to the mapping form. Names are resolved (and parameters checked) later, against the registry."""
+
+    expected = "a name or a mapping with 'type'"
+
+    def check(self, value: Any, path: str, problems: list[str]) -> Any:
+        if isinstance(value, str) and value.strip():
+            return {"type": value.strip()}
+        if isinstance(value, Mapping):
+            kind = value.get("type")
+            if not isinstance(kind, str) or not kind.strip():
+                problems.append(f"{join_path(path, 'type')}: required, expected a non-empty string (the name)")
+                return INVALID
+            bad = [k for k in value if not isinstance(k, str)]
+            if bad:
+                problems.append(f"{join_path(path, str(bad[0]))}: keys must be strings, got {describe(bad[0])}")
+                return INVALID
+            return {**value, "type": kind.strip()}
+        return self.fail(value, path, problems)
+
+
 class AnyValue(Validator):
     """Anything YAML can hold; checked later by whoever consumes it (a dataset factory, a part)."""
 
@@ -294,6 +317,7 @@ def plural(validator: Validator) -> str:
     text = validator.expected
     for singular, many in (
         ("a non-empty string", "non-empty strings"),
+        ("a name or a mapping", "names or mappings"),
         ("a string", "strings"),
         ("float", "floats"),
         ("int", "ints"),

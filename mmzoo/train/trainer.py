@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from mmzoo.errors import ConfigError, MmzooError
+from mmzoo.loggers import RunInfo
 from mmzoo.train import artifacts, resume
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
@@ -39,6 +40,7 @@ from mmzoo.train.rundir import RunPlan, plan_run
 from mmzoo.train.selection import apply_activation_checkpointing
 from mmzoo.train.signals import GracefulStop
 from mmzoo.train.strategy import create_strategy, strategy_class
+from mmzoo.train.tracking import Loggers, plan_loggers
 from mmzoo.train.view import TrainerView
 
 Hook = Callable[[TrainerView], None]
@@ -86,6 +88,7 @@ class Trainer:
         self.config, self.ctx, self.hooks = config, ctx, list(hooks)
         self.device = ctx.device
         self.strategy = create_strategy(config, ctx)
+        self.logger_plans = plan_loggers(config.log_to)  # names and parameters, on every rank, before the run dir
         self.plan = self._plan()
         self.run_dir = self.plan.run_dir
         run = self.plan.run
@@ -201,7 +204,9 @@ class Trainer:
         self._set_train_mode()
         self._window = [0.0, 0, 0.0]  # loss sum, examples, seconds
         self.view = TrainerView(self)
+        self.loggers: Loggers | None = None
         try:
+            self.loggers = self._start_loggers()
             with GracefulStop(escalate=not under_launcher()) as stop:
                 self.stop = stop
                 while self.step < self.total_steps:
@@ -211,10 +216,27 @@ class Trainer:
                 return self._finish()
         finally:
             self.strategy.close()
+            if self.loggers is not None:
+                self.loggers.close()
             self.progress.close()
             self.log.close()
             close_loader(self.train_loader)
             close_loader(self.eval_loader)
+
+    def _start_loggers(self) -> Loggers:
+        """The ``log_to`` loggers (rank 0 only), fed every record written to ``metrics.jsonl``."""
+        run = RunInfo(
+            run_dir=self.run_dir,
+            name=self.run_dir.name,
+            config=self.config.to_dict(),
+            total_steps=self.total_steps,
+            world_size=self.ctx.world_size,
+            resumed_at_step=self.step if self.plan.resume_from is not None else None,
+        )
+        loggers = Loggers(self.logger_plans if self.ctx.is_main else [], run,
+                          warn=lambda text: self.message(f"mmzoo: warning: {text}"))
+        self.log.add_listener(loggers.log)
+        return loggers
 
     def _run_epoch(self) -> TrainResult | None:
         accum = self.config.optim.grad_accum
@@ -399,24 +421,30 @@ class Trainer:
         path = self._save()
         model = self.strategy.final_model()
         if self.ctx.is_main:
-            artifacts.save_model(
-                model,
+            weights, note = artifacts.choose_final_weights(
                 self.plan.run,
                 self.config,
-                metrics=self.last_eval,
+                step=self.step,
+                best=self.best,
+                last_eval=self.last_eval,
                 eval_examples=self.eval_examples,
-                steps=self.step,
-                world_size=self.ctx.world_size,
+            )
+            if note:
+                self.message(note)
+            artifacts.save_model(
+                model, self.plan.run, self.config, weights=weights, run_steps=self.step, world_size=self.ctx.world_size
             )
             final = {
                 "step": self.step,
                 "split": "final",
                 "world_size": self.ctx.world_size,
-                **{f"eval_{k}": v for k, v in self.last_eval.items()},
+                **({"model_step": weights.step} if weights.step != self.step else {}),
+                **{f"eval_{k}": v for k, v in weights.metrics.items()},
             }
             self.log.write(final)
             self._plot()
-            self.message(f"done: {self.step} steps; model saved to {self.plan.run.model_dir}")
+            which = f" (the best, step {weights.step})" if weights.checkpoint == "best" else ""
+            self.message(f"done: {self.step} steps; model{which} saved to {self.plan.run.model_dir}")
         return TrainResult(
             self.run_dir,
             self.step,

@@ -131,11 +131,19 @@ def test_registering_a_name_twice_in_one_distribution_fails_that_plugin(install_
     assert "registered twice" in _info(mmzoo.plugins, "mmzoo-twice").error
 
 
-def test_part_of_a_known_but_uninstalled_plugin_names_what_to_install(fresh_plugins, monkeypatch):
-    monkeypatch.setenv("MMZOO_PLUGINS", "none-at-all")  # only the core's parts
+def test_part_of_a_known_but_uninstalled_plugin_names_what_to_install():
+    from mmzoo.registry import Registry
+
+    with pytest.raises(MissingPluginError, match="'mmzoo-timm' distribution, which is not installed.*pip install "
+                       "mmzoo-timm"):
+        Registry().resolve("encoder", "timm/resnet18")
+
+
+def test_part_of_a_plugin_left_out_by_mmzoo_plugins_says_so(fresh_plugins, monkeypatch):
+    monkeypatch.setenv("MMZOO_PLUGINS", "mmzoo-transformers")  # the timm plugin is installed, but left out
     spec = {"encoders": {"image": {"type": "timm/resnet18"}}, "fusion": "concat",
             "head": {"type": "classification", "num_classes": 2}}
-    with pytest.raises(MissingPluginError, match="'mmzoo-timm'.*pip install mmzoo-timm"):
+    with pytest.raises(MissingPluginError, match="'mmzoo-timm' distribution, which MMZOO_PLUGINS leaves out"):
         mmzoo.create_model(spec)
 
 
@@ -145,3 +153,21 @@ def test_lazy_factory_that_fails_to_import_names_the_distribution(install_plugin
     install_plugin("mmzoo-ghost", {"fixture_ghost": source}, {"g": "fixture_ghost"})
     with pytest.raises(PluginError, match="registered by mmzoo-ghost"):
         mmzoo.plugins.get_registry().resolve("fusion", "ghost").factory()
+
+
+def test_builtin_entry_points_missing_from_old_metadata_still_load(tmp_path, monkeypatch, fresh_plugins):
+    """An editable install made before an entry point was added declares fewer builtin modules: the
+    missing ones load anyway, as the installed core distribution's."""
+    import importlib
+
+    from tests.support import write_distribution
+
+    stale = {"parts": "mmzoo.parts", "datasets": "mmzoo.data", "zoo": "mmzoo.zoo"}  # no loggers
+    monkeypatch.syspath_prepend(str(write_distribution(tmp_path / "site", "mmzoo", {}, stale, version="0.0.9")))
+    importlib.invalidate_caches()
+    fresh_plugins.reset()
+    assert "tensorboard" in mmzoo.list_components("logger")
+    core = _info(mmzoo.plugins, "mmzoo")
+    assert core.version == "0.0.9" and core.status == "loaded"
+    assert "loggers = mmzoo.loggers" in core.entry_points
+    assert fresh_plugins.get_registry().resolve("logger", "tensorboard").dist == "mmzoo"

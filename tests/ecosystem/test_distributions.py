@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 # What each distribution is resolved with: its extras that pull packages of others (dev tools aside).
-EXTRAS = {"mmzoo": ["data"], "mmzoo-timm": [], "mmzoo-transformers": []}
+EXTRAS = {"mmzoo": ["data", "tensorboard"], "mmzoo-timm": [], "mmzoo-transformers": []}
 
 
 def floor(requirement: Requirement) -> str:
@@ -101,7 +101,7 @@ def resolutions(built, tmp_path_factory):
 
 def test_every_declared_dependency_has_a_floor(built):
     for wheel in built.values():
-        for req in requirements(wheel, ["timm", "transformers", "all", "data", "dev"]):
+        for req in requirements(wheel, ["timm", "transformers", "all", "data", "tensorboard", "dev"]):
             floor(req)
 
 
@@ -119,7 +119,7 @@ def test_the_newest_versions_resolve_with_every_extra(resolutions):
     assert status == 0, errors
     chosen = versions(report)
     assert chosen["mmzoo"] == chosen["mmzoo-timm"] == chosen["mmzoo-transformers"] == "0.1.0"
-    assert {"torch", "timm", "transformers", "huggingface-hub", "mlxtend"} <= set(chosen)
+    assert {"torch", "timm", "transformers", "huggingface-hub", "mlxtend", "tensorboard"} <= set(chosen)
 
 
 def test_wheels_carry_license_metadata_and_files(built):

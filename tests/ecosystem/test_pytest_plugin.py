@@ -32,6 +32,14 @@ def test_conformance_fixtures_are_the_kit(mmzoo_check_encoder, mmzoo_check_fusio
     mmzoo_check_head("classification", 8, {"num_classes": 3}, target=torch.tensor([0, 1, 2, 0, 1, 2]))
 
 
+def test_the_logger_fixture_is_the_kit(mmzoo_check_logger, tmp_path):
+    from mmzoo.testing import check_logger
+
+    assert mmzoo_check_logger is check_logger
+    mmzoo_check_logger("tensorboard", run_dir=tmp_path)
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
 def test_local_hub_round_trip(mmzoo_hub, tmp_path):
     import torch
 
@@ -63,7 +71,7 @@ def test_fixtures_work_in_a_plugin_authors_test_suite(tmp_path):
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_author.py"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "3 passed" in done.stdout
+    assert "4 passed" in done.stdout
 
 
 def test_loading_the_plugin_imports_nothing_heavy():

@@ -7,12 +7,12 @@ huggingface_hub reads HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE, HF_HUB_DISABLE_XET..
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from mmzoo.testing.hub_server import client_env
+from mmzoo.testing.pytest_plugin import point_hub_client
 
 # A fake token only the local server knows; tests grep outputs for it to prove it never leaks.
 TOKEN = "hf_mmzooLocalTestToken0123456789abcdef"
@@ -22,29 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def point_client_at(monkeypatch: pytest.MonkeyPatch, url: str, hf_home: Path, token: str | None) -> dict[str, str]:
     """Set the environment (and huggingface_hub's import-time constants) for a local Hub at ``url``."""
-    from huggingface_hub import constants
-
     env = client_env(url, hf_home, token)
-    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    home = str(hf_home)
-    patched = {
-        "ENDPOINT": url,
-        "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
-        "HF_HOME": home,
-        "HF_HUB_CACHE": env["HF_HUB_CACHE"],
-        "HF_HUB_OFFLINE": False,
-        "HF_HUB_DISABLE_XET": True,
-        "HF_HUB_DISABLE_TELEMETRY": True,
-        "HF_TOKEN_PATH": os.path.join(home, "token"),
-        "HF_STORED_TOKENS_PATH": os.path.join(home, "stored_tokens"),
-        "AGENT_HARNESSES_PATH": os.path.join(home, ".agent_harnesses.json"),
-    }
-    for name, value in patched.items():
-        if hasattr(constants, name):
-            monkeypatch.setattr(constants, name, value)
+    point_hub_client(monkeypatch, env)
     return env
 
 
@@ -93,6 +72,8 @@ def train_steps(model, steps: int = 3, lr: float = 0.05):
         optimizer.zero_grad()
         model(batch).loss.backward()
         optimizer.step()
+    training = model.provenance.setdefault("training", {})  # trained by hand: say so, as the trainer would
+    training["steps"] = training.get("steps", 0) + steps
     return model.eval()
 
 
@@ -111,3 +92,44 @@ from tests.hub.support import predict
 model = mmzoo.create_model(sys.argv[1])
 torch.save({"outputs": predict(model), "report": str(model.load_report)}, sys.argv[2])
 """
+
+
+# A real run of the trainer on scikit-learn's digits (image + vector views), with checkpoints and evals.
+DIGITS_SPEC = {
+    "encoders": {
+        "image": {"type": "cnn", "in_channels": 1, "channels": [8], "output_dim": 16, "image_size": 8},
+        "vector": {"type": "mlp", "in_dim": 64, "hidden_dims": [16], "output_dim": 16},
+    },
+    "fusion": {"type": "concat"},
+    "head": {"type": "classification", "num_classes": 10},
+}
+
+
+def digits_run_config(output_dir: Path, **changes) -> dict:
+    """A run config of 8 steps on sklearn-digits, evaluated (and checkpointed) every 2 steps. Its ``best``
+    is the highest eval loss (step 4 of this seeded run): a best checkpoint other than the last one."""
+    config = {
+        "model": {k: dict(v) if isinstance(v, dict) else v for k, v in DIGITS_SPEC.items()},
+        "data": {"train": {"dataset": "sklearn-digits", "params": {"limit": 160}},
+                 "eval": {"dataset": "sklearn-digits", "split": "test", "params": {"limit": 60}},
+                 "batch_size": 16},
+        "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "steps": 8},
+        "output_dir": str(output_dir),
+        "eval_every": 2,
+        "save_every": 2,
+        "keep_last": 1,
+        "best_metric": "loss",
+        "best_mode": "max",
+        "log_every": 1,
+    }
+    config.update(changes)
+    return config
+
+
+def train_digits_run(output_dir: Path, **changes) -> Path:
+    """Train :func:`digits_run_config` in this process; returns the run directory."""
+    from mmzoo.train.config import validate_config
+    from mmzoo.train.trainer import train
+
+    train(validate_config(digits_run_config(output_dir, **changes)))
+    return output_dir

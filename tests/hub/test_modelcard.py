@@ -51,8 +51,7 @@ def test_card_without_metrics_has_none_and_with_them_shows_config_json_metrics(t
                     training={"steps": 40, "eval_dataset": "toy", "eval_split": "test"})
     card = build_model_card(trained, repo_id="org/demo", curves=True)
     parsed = ModelCard(card).data
-    assert parsed.eval_results[0].metric_value == 0.875 and parsed.eval_results[0].dataset_name == "toy"
-    assert parsed.eval_results[0].dataset_split == "test"
+    assert parsed.eval_results is None and parsed.datasets is None  # 'toy' is no Hub dataset
     assert "| accuracy | 0.875 |" in card and "at step 40" in card and "![training curves](curves.png)" in card
     assert "optimizer steps: 40" in card
     assert "3 classes, by output index" in card and "`cat`, `dog`, `bird`" in card
@@ -78,3 +77,52 @@ def test_card_tags_family_members_with_the_modality_their_plugin_resolves(tmp_pa
     meta = front_matter(build_model_card(saved(tmp_path, spec), repo_id="org/x"))
     assert "text" in meta["tags"] and "audio" in meta["tags"]
     assert not any("|" in tag for tag in meta["tags"])
+
+
+def test_hub_task_ids_are_chosen_only_where_one_fits():
+    from mmzoo.hub.tasks import hub_task
+
+    cases = {
+        ("classification", ("image",)): "image-classification",
+        ("mmzoo:classification", ("image", "image")): "image-classification",  # two views of one modality
+        ("multilabel", ("text",)): "text-classification",
+        ("classification", ("audio",)): "audio-classification",
+        ("classification", ("vector",)): "tabular-classification",
+        ("regression", ("vector",)): "tabular-regression",
+        ("contrastive", ("image", "text")): "zero-shot-image-classification",
+        ("contrastive", ("text",)): "sentence-similarity",
+        ("contrastive", ("audio", "text")): "feature-extraction",
+        ("classification", ("image", "text")): None,  # the Hub has no image+text classification task
+        ("classification", ("image", "audio")): None,
+        ("regression", ("image",)): None,
+        ("my-plugin:ranker", ("text",)): None,
+    }
+    for (head, modalities), expected in cases.items():
+        task = hub_task(head, modalities)
+        assert task.pipeline_tag == expected, (head, modalities)
+        assert task.results_type == (expected or "other")
+
+
+def test_card_metadata_uses_hub_tasks_and_names_only_hub_datasets(tmp_path: Path):
+    image_only = {"encoders": {"image": {"type": "cnn", "in_channels": 1}}, "fusion": {"type": "concat"},
+                  "head": {"type": "classification", "num_classes": 10}}
+    card = build_model_card(saved(tmp_path, image_only, metrics={"accuracy": 0.9}, datasets=["av-digits"],
+                                  training={"eval_dataset": "av-digits", "eval_split": "test"}), repo_id="org/x")
+    meta = front_matter(card)
+    assert meta["pipeline_tag"] == "image-classification"
+    assert "datasets" not in meta and "model-index" not in meta and meta["metrics"] == ["accuracy"]
+    assert "`av-digits` (mmzoo datasets" in card and "| accuracy | 0.9 |" in card
+
+    on_hub = saved(tmp_path, image_only, metrics={"accuracy": 0.9}, datasets=["ylecun/mnist"],
+                   training={"eval_dataset": "ylecun/mnist", "eval_split": "test"})
+    meta = front_matter(build_model_card(on_hub, repo_id="org/x"))
+    assert meta["datasets"] == ["ylecun/mnist"]
+    result = ModelCard(build_model_card(on_hub, repo_id="org/x")).data.eval_results[0]
+    assert (result.task_type, result.dataset_type, result.dataset_split) == ("image-classification",
+                                                                              "ylecun/mnist", "test")
+    assert (result.metric_type, result.metric_value, result.source_name) == ("accuracy", 0.9, "mmzoo")
+    clip = {"encoders": {"image": {"type": "cnn"}, "text": {"type": "byte-gru"}}, "fusion": {"type": "project"},
+            "head": {"type": "contrastive"}}
+    assert front_matter(build_model_card(saved(tmp_path, clip), repo_id="org/x"))["pipeline_tag"] == \
+        "zero-shot-image-classification"
+    assert "pipeline_tag" not in front_matter(build_model_card(saved(tmp_path), repo_id="org/x"))  # text + vector

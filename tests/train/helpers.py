@@ -100,3 +100,40 @@ def load_tensors(path: Path) -> dict[str, Any]:
 def max_abs_diff(a: dict[str, Any], b: dict[str, Any]) -> float:
     assert a.keys() == b.keys()
     return max(float((a[k].double() - b[k].double()).abs().max()) if a[k].numel() else 0.0 for k in a)
+
+
+def run_cli_on_a_terminal(args: list[str], site: Path, cwd: Path, timeout: float = 240) -> tuple[int, str, str]:
+    """``python -m mmzoo ARGS`` with stderr on a pseudo-terminal; returns (exit status, stdout, what the
+    terminal showed)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a real terminal's size
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "mmzoo", *args], stdout=subprocess.PIPE, stderr=follower,
+                                env=cli_env(site), cwd=cwd)
+        os.close(follower)
+        shown = bytearray()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the child closed its end
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            elif proc.poll() is not None:
+                break
+        stdout = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
+        return proc.returncode, stdout.decode(), shown.decode(errors="replace")
+    finally:
+        os.close(leader)

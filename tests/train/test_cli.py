@@ -16,6 +16,7 @@ from tests.train.helpers import (
     max_abs_diff,
     popen_cli,
     run_cli,
+    run_cli_on_a_terminal,
     toy_config,
     write_yaml,
 )
@@ -37,6 +38,9 @@ def test_set_overrides_and_eval_of_the_run(toy_site, tmp_path):
         ["train", str(config), "--set", "optim.steps=3", "--set", "optim.lr=1e-2"], toy_site, tmp_path
     )
     assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("step ") and " eval:" not in line]
+    assert [line.split()[1] for line in progress] == ["1/3", "2/3", "3/3"]  # log_every: 1, a log: no bar
+    assert all("loss" in line and "samples/s" in line for line in progress) and "\r" not in result.stderr
     resolved = (tmp_path / "run" / "config.yaml").read_text()
     assert "steps: 3" in resolved and "lr: 0.01" in resolved
     assert json.loads((tmp_path / "run" / "run.json").read_text())["malloc_tuned"] is True  # glibc here
@@ -48,6 +52,10 @@ def test_set_overrides_and_eval_of_the_run(toy_site, tmp_path):
     assert report["dataset"] == "toy-blobs" and report["split"] == "test" and report["num_examples"] == 20
     assert report["metrics"]["accuracy"] == pytest.approx(saved["metrics"]["accuracy"])
     assert report["metrics"]["loss"] == pytest.approx(saved["metrics"]["loss"], abs=1e-6)
+    assert "eval:" not in evaluated.stderr and "\r" not in evaluated.stderr  # no progress bar in a log
+    status, stdout, terminal = run_cli_on_a_terminal(["eval", str(tmp_path / "run"), "--json"], toy_site, tmp_path)
+    assert status == 0 and json.loads(stdout)["metrics"] == report["metrics"]
+    assert "eval:" in terminal and "batch" in terminal  # a bar on a terminal
 
     other = run_cli(
         [

@@ -45,9 +45,15 @@ def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b(toy_site, tmp_pa
         "model": spec,
     }
     one = train_cli(tmp_path, toy_site, "one", 1, data__batch_size=8, **common)
-    two = train_cli(tmp_path, toy_site, "two", 2, data__batch_size=4, **common)
+    calls = tmp_path / "logger-calls.jsonl"
+    two = train_cli(tmp_path, toy_site, "two", 2, data__batch_size=4,
+                    log_to=[{"type": "toy-recorder", "path": str(calls)}], **common)
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr
+    events = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert len({pid for pid, *_ in events}) == 1  # rank 0 alone feeds the loggers
+    assert [e[1] for e in events].count("start") == 1 and events[0][2]["world_size"] == 2
+    assert [e[2] for e in events if e[1] == "log"] == read_metrics(tmp_path / "two" / "metrics.jsonl")
     assert (
         "trainable parameters get no gradient (encoders.vec.spare.weight, encoders.vec.spare.bias)"
         in two.stderr
@@ -113,9 +119,15 @@ def test_a_head_using_the_distributed_context_trains_on_the_global_batch(toy_sit
     spec = {**TINY_SPEC, "head": {"type": "toy-global-cls"}}
     common = {"optim__steps": 5, "model": spec}
     one = train_cli(tmp_path, toy_site, "one", 1, data__batch_size=8, **common)
-    two = train_cli(tmp_path, toy_site, "two", 2, data__batch_size=4, **common)
+    calls = tmp_path / "logger-calls.jsonl"
+    two = train_cli(tmp_path, toy_site, "two", 2, data__batch_size=4,
+                    log_to=[{"type": "toy-recorder", "path": str(calls)}], **common)
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr
+    events = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert len({pid for pid, *_ in events}) == 1  # rank 0 alone feeds the loggers
+    assert [e[1] for e in events].count("start") == 1 and events[0][2]["world_size"] == 2
+    assert [e[2] for e in events if e[1] == "log"] == read_metrics(tmp_path / "two" / "metrics.jsonl")
     assert max_abs_diff(weights(tmp_path, "one"), weights(tmp_path, "two")) < 1e-6
     final = read_metrics(tmp_path / "two" / "metrics.jsonl")[-1]
     assert final["eval_bound_world_size"] == 2.0

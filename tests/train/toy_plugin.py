@@ -1,5 +1,6 @@
-"""A real plugin distribution (entry point + hook) that registers small synthetic datasets (and one
-encoder) for the trainer tests. Its sources are written into a temporary site directory by the fixtures."""
+"""A real plugin distribution (entry point + hooks) that registers small synthetic datasets, a few parts
+and experiment loggers for the trainer tests. Its sources are written into a temporary site directory by the
+fixtures."""
 
 HOOKS = """
 import mmzoo
@@ -17,6 +18,70 @@ def mmzoo_register_components(registry):
                          description="a vector encoder whose preprocess adds random noise (augmentation)")
     registry.add_head("toy-global-cls", "mmzoo_train_toys_parts:GlobalBatchHead",
                       description="classification whose training loss spans every rank's batch")
+
+
+@mmzoo.hookimpl
+def mmzoo_register_loggers(registry):
+    registry.add_logger("toy-recorder", "mmzoo_train_toys_loggers:Recorder",
+                        description="appends every call it receives to a JSON-lines file")
+    registry.add_logger("toy-broken", "mmzoo_train_toys_loggers:Broken",
+                        description="raises in the method named by fail_in")
+"""
+
+LOGGERS = """
+import json
+import math
+import os
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class Recorder:
+    \"\"\"Appends ["start", run], ["log", record] and ["close"] lines (with the process id) to ``path``.\"\"\"
+
+    def __init__(self, path):
+        self.path = path
+
+    def _write(self, *event):
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps([os.getpid(), *event]) + "\\n")
+
+    def start(self, run):
+        self._write("start", {"run_dir": str(run.run_dir), "name": run.name, "total_steps": run.total_steps,
+                              "world_size": run.world_size, "resumed_at_step": run.resumed_at_step,
+                              "log_to": run.config["log_to"]})
+
+    def log(self, record):
+        self._write("log", {k: _plain(v) for k, v in record.items()})
+
+    def close(self):
+        self._write("close")
+
+
+class Broken:
+    \"\"\"Raises in ``fail_in`` ("init", "start", "log" or "close"); ``log`` from the ``after``-th record.\"\"\"
+
+    def __init__(self, fail_in="log", after=2):
+        if fail_in == "init":
+            raise RuntimeError("cannot connect to the tracking server")
+        self.fail_in, self.after, self.seen = fail_in, after, 0
+
+    def start(self, run):
+        if self.fail_in == "start":
+            raise RuntimeError("start failed")
+
+    def log(self, record):
+        self.seen += 1
+        if self.fail_in == "log" and self.seen >= self.after:
+            raise ValueError(f"log failed on record {self.seen}")
+
+    def close(self):
+        if self.fail_in == "close":
+            raise OSError("close failed")
 """
 
 PARTS = """
@@ -130,6 +195,7 @@ class ToyPairs(ToyBlobs):
         return {"a": item["vec"], "b": other.astype(np.float32)}
 '''
 
-MODULES = {"mmzoo_train_toys": HOOKS, "mmzoo_train_toys_data": DATA, "mmzoo_train_toys_parts": PARTS}
+MODULES = {"mmzoo_train_toys": HOOKS, "mmzoo_train_toys_data": DATA, "mmzoo_train_toys_parts": PARTS,
+           "mmzoo_train_toys_loggers": LOGGERS}
 ENTRY_POINTS = {"toys": "mmzoo_train_toys"}
 DIST = "mmzoo-train-toys"

@@ -24,6 +24,7 @@ def mmzoo_register_components(registry) -> None:
         modality="image",
         description="any timm architecture as an image encoder (pooled features and tokens)",
         members="mmzoo_timm.members:list_architectures",
+        is_member="mmzoo_timm.members:is_architecture",
     )
     registry.add_encoder(
         "efficientnet-lite0",

@@ -8,3 +8,11 @@ def list_architectures() -> list[str]:
     import timm
 
     return list(timm.list_models())
+
+
+def is_architecture(member: str) -> bool:
+    """Whether timm builds ``member`` (an architecture, with or without a pretrained tag such as
+    ``resnet18.a1_in1k``)."""
+    import timm
+
+    return bool(timm.is_model(member))

@@ -26,6 +26,7 @@ def mmzoo_register_components(registry) -> None:
         description="a transformers text or audio model (Hub id or local folder) as an encoder",
         members="mmzoo_transformers.members:list_cached_models",
         modality_of="mmzoo_transformers.members:member_modality",
+        is_member="mmzoo_transformers.members:is_model",
     )
     registry.add_encoder(
         "minilm",

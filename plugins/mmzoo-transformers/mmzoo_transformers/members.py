@@ -1,4 +1,5 @@
-"""The members of the ``hf/`` family: the model repos in the local Hugging Face cache, and what each reads."""
+"""The members of the ``hf/`` family: the model repos in the local Hugging Face cache, whether a name is one,
+and what each reads."""
 
 from __future__ import annotations
 
@@ -20,6 +21,30 @@ def list_cached_models() -> list[str]:
     except CacheNotFound:
         return []
     return sorted(repo.repo_id for repo in cache.repos if repo.repo_type == "model")
+
+
+def is_model(member: str) -> bool | None:
+    """Whether ``hf/<member>`` names a model: a local folder with a ``config.json``, a repo in the local
+    cache, or (asked with one metadata request) a model repo on the Hub. None when the Hub cannot be
+    asked here (offline, or unreachable); nothing is downloaded."""
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    from mmzoo.hub.settings import hub_cache_dir, hub_endpoint, offline_requested, reachable
+
+    folder = Path(member).expanduser()
+    if folder.is_dir():
+        return (folder / "config.json").is_file()
+    try:
+        if isinstance(try_to_load_from_cache(member, "config.json", cache_dir=hub_cache_dir()), str):
+            return True
+        if offline_requested() or not reachable(hub_endpoint()):
+            return None
+        return HfApi(endpoint=hub_endpoint()).repo_exists(member)
+    except HFValidationError:  # not a repo id at all
+        return False
+    except Exception:  # the Hub answered with an error, or the connection broke: cannot tell
+        return None
 
 
 def member_modality(member: str, params: Mapping[str, Any]) -> str | None:
