@@ -77,9 +77,13 @@ def _build_skeleton(recipe: ModelRecipe, *, registry: Registry):
 
     from mmzoo.saved import check_labels, head_size
 
-    with torch.device("meta"):
-        model = build_model(recipe.spec, name=recipe.name, registry=registry, where=recipe.where, for_weights=True,
-                            requires=recipe.requires)
+    try:
+        with torch.device("meta"):
+            model = build_model(recipe.spec, name=recipe.name, registry=registry, where=recipe.where,
+                                for_weights=True, requires=recipe.requires)
+    except BuildError as exc:
+        raise BuildError(f"{exc} (building on the meta device, where tensors have shapes but no values: a part "
+                         "must not read a tensor's value, e.g. with .item(), while it is built)") from None
     model.to("meta")  # what a part made outside torch's device context (legacy torch.Tensor(...)) too
     saved = recipe.saved
     if saved is not None:

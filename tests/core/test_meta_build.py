@@ -91,3 +91,21 @@ def test_another_device_is_where_the_model_ends_up_and_a_bad_one_is_refused(tmp_
     assert loaded.load_report is not None and {p.device.type for p in loaded.parameters()} == {"cpu"}
     with pytest.raises(MmzooError, match="create_model: device 'gpu0' is not a torch device; give e.g. 'cpu'"):
         mmzoo.create_model(spec, device="gpu0")
+
+
+def test_a_part_that_reads_a_tensor_while_built_is_named_with_what_meta_forbids(monkeypatch):
+    from mmzoo.errors import BuildError
+    from mmzoo.parts.fusions import ConcatFusion
+
+    init = ConcatFusion.__init__
+
+    def reads_a_value(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.scale = float(torch.ones(()).item())
+
+    monkeypatch.setattr(ConcatFusion, "__init__", reads_a_value)
+    spec = _spec({"type": "concat"}, "classification")
+    assert mmzoo.create_model(spec).fusion.scale == 1.0
+    with pytest.raises(BuildError, match=r"fusion \(concat\): cannot build it: .* \(building on the meta device, "
+                                         r"where tensors have shapes but no values: a part must not read"):
+        mmzoo.create_model(spec, device="meta")
