@@ -12,9 +12,10 @@ its shards (``Module.to_empty``), and rank 0 sends each tensor in turn, from whi
 its shard. The values are exactly those of the unsharded build, so ``ddp`` and ``fsdp`` start alike.
 
 ``precision: bf16/fp16`` becomes FSDP's mixed-precision policy (parameters gathered in that dtype,
-gradients reduced in fp32) and the trainer's autocast stays on; ``fsdp.cpu_offload`` keeps shards,
-gradients and optimizer state in host memory (CUDA only). Checkpoints are sharded (see
-:mod:`mmzoo.train.sharded`); the final model is gathered whole on rank 0.
+gradients reduced in fp32) and the trainer's autocast stays on (fp16's loss scaler is torch's
+``ShardedGradScaler``, which all-reduces the overflow check so every rank skips the same steps);
+``fsdp.cpu_offload`` keeps shards, gradients and optimizer state in host memory (CUDA only).
+Checkpoints are sharded (see :mod:`mmzoo.train.sharded`); the final model is gathered whole on rank 0.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
 
 from mmzoo.errors import ConfigError
 from mmzoo.train import checkpoint as ckpt
@@ -44,6 +46,8 @@ class FSDPStrategy(Strategy):
     name = "fsdp"
     needs_process_group = True
     collective_forward = True
+    # fp16: an overflow in one rank's gradient shards skips the step on every rank.
+    grad_scaler = ShardedGradScaler
 
     def build_model(self) -> nn.Module:
         """Rank 0: the model, in host memory; the other ranks: its skeleton on the meta device."""
@@ -55,11 +59,6 @@ class FSDPStrategy(Strategy):
             raise ConfigError(
                 f"fsdp.cpu_offload: the model already lives in host memory on device {self.ctx.device.type}; "
                 "offloading moves shards from a GPU to the CPU. Set it to false (or train on CUDA)"
-            )
-        if self.config.precision == "fp16":
-            raise ConfigError(
-                "precision: fp16 is not supported with strategy fsdp (its loss scaling would have to agree "
-                "on overflows across every rank's shards); use bf16, or strategy ddp"
             )
         if self.config.channels_last not in (False, []):
             raise ConfigError(

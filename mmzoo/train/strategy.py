@@ -75,6 +75,9 @@ class Strategy:
 
     # --- setup ----------------------------------------------------------------------------------
 
+    grad_scaler: ClassVar[type | None] = None
+    """The fp16 loss scaler's class when the strategy needs its own (None: ``torch.amp.GradScaler``)."""
+
     def build_model(self) -> nn.Module:
         """The configured model, seeded by the caller, on this rank's device."""
         return self.config.model.build().to(self.ctx.device)

@@ -103,7 +103,7 @@ class Trainer:
         self._build_data()
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler, self.schedule = build_scheduler(self.optimizer, config.optim, self.total_steps)
-        self.precision = Precision(config.precision, self.device)
+        self.precision = Precision(config.precision, self.device, self.strategy.grad_scaler)
         self.checkpoints = ckpt.CheckpointManager(run.checkpoints_dir, config.keep_last)
         self.log = MetricsLog(run.metrics_file, enabled=ctx.is_main)
         self.step, self.epoch, self.batches_done = 0, 0, 0

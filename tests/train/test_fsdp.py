@@ -130,7 +130,6 @@ def test_fsdp_on_one_rank_with_compile_trains_like_one_process(toys, tmp_path):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"precision": "fp16"}, "precision: fp16 is not supported with strategy fsdp .* use bf16, or strategy ddp"),
         ({"fsdp": {"cpu_offload": True}}, "fsdp.cpu_offload: the model already lives in host memory on device cpu"),
         ({"channels_last": True}, "channels_last: not supported with strategy fsdp"),
         ({"fsdp": {"shard": ["encoders.imgg"]}}, r"fsdp.shard\[0\]: 'encoders.imgg' is not a part of this model. "
@@ -179,11 +178,17 @@ def test_a_module_list_stands_for_each_of_its_modules():
         "encoders.audio.blocks.0", "encoders.audio.blocks.1", "encoders.audio.blocks.2", "fusion"]
 
 
-def test_bf16_gathers_parameters_in_bf16_and_keeps_fp32_shards(toys, tmp_path):
-    """precision: bf16 under fsdp is FSDP's mixed-precision policy: while a unit runs, its parameters are
-    the bf16 copies gathered from the shards; the shards, the optimizer and the saved model stay fp32.
-    (A world of one: a process group of one, the whole model in one shard.)"""
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_gathers_parameters_in_its_dtype_and_keeps_fp32_shards(toys, tmp_path, precision):
+    """precision: bf16/fp16 under fsdp is FSDP's mixed-precision policy: while a unit runs, its parameters
+    are the low-precision copies gathered from the shards; the shards, the optimizer and the saved model
+    stay fp32. fp16 scales the loss with torch's ShardedGradScaler over the sharded gradients. (A world of
+    one: a process group of one, the whole model in one shard.)"""
+    import math
+
     import torch
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
     seen = {}
 
@@ -198,8 +203,10 @@ def test_bf16_gathers_parameters_in_bf16_and_keeps_fp32_shards(toys, tmp_path):
         seen["shards"] = {p.dtype for p in view.model.parameters()}
 
     spec = {**TINY_SPEC, "fusion": {"type": "concat", "dim": 8}}
-    train(validate_config(toy_config(tmp_path / "bf16", model=spec, strategy="fsdp", precision="bf16",
-                                     optim__steps=3)), hooks=[watch])
-    assert seen == {"in forward": {torch.bfloat16}, "shards": {torch.float32}}
-    assert {t.dtype for t in load_tensors(tmp_path / "bf16" / "model" / "model.safetensors").values()} == {
-        torch.float32}
+    run = tmp_path / precision
+    train(validate_config(toy_config(run, model=spec, strategy="fsdp", precision=precision, optim__steps=3)),
+          hooks=[watch])
+    assert seen == {"in forward": {dtype}, "shards": {torch.float32}}
+    assert {t.dtype for t in load_tensors(run / "model" / "model.safetensors").values()} == {torch.float32}
+    losses = step_losses(run)
+    assert len(losses) == 3 and all(math.isfinite(loss) for loss in losses)
