@@ -10,6 +10,7 @@ of ``single`` or ``ddp``, or one process with no process group at all (``mmzoo e
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,9 @@ def _read(state: dict[str, Any], path: Path, what: str, error: Any) -> None:
 
     alone = not (dist.is_available() and dist.is_initialized())  # one process reads every rank's shards
     try:
-        dcp.load(state, checkpoint_id=path / CHECKPOINT_SHARDED, no_dist=alone)
+        with warnings.catch_warnings():  # DCP's note that it reads in one process: that is the intent here
+            warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavailable or uninitialized")
+            dcp.load(state, checkpoint_id=path / CHECKPOINT_SHARDED, no_dist=alone)
     except (CheckpointException, RuntimeError, KeyError, ValueError) as exc:
         raise error(_first_line(exc)) from None
 

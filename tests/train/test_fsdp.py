@@ -111,6 +111,29 @@ def test_frozen_parts_lr_multipliers_accumulation_clipping_and_activation_checkp
                                                    strict=True)) <= 1e-4
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_fp16_loss_scaling_skips_the_same_steps_as_ddp(toy_site, tmp_path):
+    """precision: fp16 on 2 ranks trains like DDP: a step whose gradients overflow at the loss scale is
+    skipped and the scale halved, here the same steps as DDP's (whose gradients are whole on every rank).
+    (This run's overflow reaches both ranks' shards; that ShardedGradScaler agrees on an overflow in one
+    rank's shards alone is torch's own tested behaviour.)"""
+    from mmzoo.train import checkpoint as ckpt
+
+    config = {**CLIP_RUN, "precision": "fp16", "optim": {**CLIP_RUN["optim"], "steps": 6}, "eval_every": 6}
+    ddp = train_cli(tmp_path, toy_site, "ddp", 2, config)
+    assert ddp.returncode == 0, ddp.stderr
+    fsdp = train_cli(tmp_path, toy_site, "fsdp", 2, {**config, "strategy": "fsdp"})
+    assert fsdp.returncode == 0, fsdp.stderr
+    scales = [ckpt.load_state(RunDir(tmp_path / name).latest_checkpoint())["scaler"]["scale"]
+              for name in ("ddp", "fsdp")]
+    assert scales[0] < 2.0**16 and scales[1] == scales[0]  # at least one step skipped, the same ones
+    expected, found = step_losses(tmp_path / "ddp"), step_losses(tmp_path / "fsdp")
+    assert len(found) == 6
+    # fp16 rounding: FSDP casts parameters to fp16 for every op, autocast only for matmuls and convolutions
+    assert max(abs(a - b) / abs(a) for a, b in zip(expected, found, strict=True)) <= 1e-2
+
+
 def run_in_process(tmp_path, name, **changes):
     return train(validate_config(toy_config(tmp_path / name, **changes)))
 
