@@ -58,6 +58,8 @@ class Strategy:
     collective_forward: ClassVar[bool] = False
     """Whether every forward is a collective (a sharded model gathers its parameters), so that every rank
     must run as many as the others, in evaluation too."""
+    grad_scaler: ClassVar[type | None] = None
+    """The fp16 loss scaler's class when the strategy needs its own (None: ``torch.amp.GradScaler``)."""
 
     def __init__(self, config: TrainConfig, ctx: DistContext) -> None:
         self.config, self.ctx = config, ctx
@@ -74,9 +76,6 @@ class Strategy:
         return self.config.compile is not None
 
     # --- setup ----------------------------------------------------------------------------------
-
-    grad_scaler: ClassVar[type | None] = None
-    """The fp16 loss scaler's class when the strategy needs its own (None: ``torch.amp.GradScaler``)."""
 
     def build_model(self) -> nn.Module:
         """The configured model, seeded by the caller, on this rank's device."""
