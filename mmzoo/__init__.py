@@ -9,6 +9,8 @@ when a model is built. Public API::
     mmzoo.list_components(kind=None, pattern="*")
     mmzoo.hookimpl, mmzoo.EncoderOutput, mmzoo.ModelOutput, mmzoo.MmzooError
     mmzoo.data_limits()  (the limits on decoding data in force: mmzoo.data.limits)
+    mmzoo.load_image(path), mmzoo.load_audio(path, sample_rate=None), mmzoo.resample_audio(x, rate, new_rate)
+    mmzoo.RawInput  (an encoder's description of its raw input: mmzoo.rawinput)
 
 Typed specs are :class:`mmzoo.spec.Spec`; what ``create_model`` accepts is listed in
 :mod:`mmzoo.sources`; saved and published models are read by :func:`mmzoo.saved.read_model_dir`;
@@ -23,6 +25,7 @@ __all__ = [
     "EncoderOutput",
     "MmzooError",
     "ModelOutput",
+    "RawInput",
     "__version__",
     "create_dataset",
     "create_model",
@@ -30,6 +33,9 @@ __all__ = [
     "hookimpl",
     "list_components",
     "list_models",
+    "load_audio",
+    "load_image",
+    "resample_audio",
 ]
 
 # Everything is imported on first use, so that `import mmzoo` costs next to nothing.
@@ -43,15 +49,23 @@ _LAZY = {
     "list_models": ("mmzoo.listing", "list_models"),
     "list_components": ("mmzoo.listing", "list_components"),
     "data_limits": ("mmzoo.data.limits", "data_limits"),
+    "load_image": ("mmzoo.data.images", "load_image"),
+    "load_audio": ("mmzoo.data.audio", "load_audio"),
+    "resample_audio": ("mmzoo.data.audio", "resample"),
+    "RawInput": ("mmzoo.rawinput", "RawInput"),
 }
 
 if TYPE_CHECKING:
     from mmzoo.builder import create_dataset, create_model
+    from mmzoo.data.audio import load_audio
+    from mmzoo.data.audio import resample as resample_audio
+    from mmzoo.data.images import load_image
     from mmzoo.data.limits import data_limits
     from mmzoo.errors import MmzooError
     from mmzoo.listing import list_components, list_models
     from mmzoo.outputs import EncoderOutput, ModelOutput
     from mmzoo.plugins import hookimpl
+    from mmzoo.rawinput import RawInput
 
 
 def _version() -> str:

@@ -103,7 +103,7 @@ def _build_and_load(recipe: ModelRecipe, *, registry: Registry, strict: bool, re
     changes = spec.changes_from(recipe.saved_spec) if recipe.saved_spec is not None else {}
     reasons = {path: f"changed by override ({change})" for path, change in changes.items()}
     build = {"name": recipe.name, "registry": registry, "where": where, "for_weights": True,
-             "requires": recipe.requires}
+             "requires": recipe.requires, "loaded": recipe.saved.spec if recipe.saved is not None else None}
     try:
         with skip_init():
             model = build_model(spec, **build)
@@ -129,9 +129,15 @@ def _build_and_load(recipe: ModelRecipe, *, registry: Registry, strict: bool, re
 
 # ----- composition ------------------------------------------------------------------------------
 def build_model(spec: Spec | Mapping, *, name: str | None = None, registry: Registry | None = None,
-                where: str = "spec", for_weights: bool = False, requires: Mapping[str, str] | None = None):
+                where: str = "spec", for_weights: bool = False, requires: Mapping[str, str] | None = None,
+                loaded: Spec | None = None):
     """Compose a model from a spec (a :class:`~mmzoo.spec.Spec` or its dict form), part by part in
-    build order; ``requires`` (a saved model's distributions) explains parts no plugin provides."""
+    build order; ``requires`` (a saved model's distributions) explains parts no plugin provides.
+
+    ``loaded``: the spec as a model directory's or the Hub's ``config.json`` gave it (``spec`` may differ by
+    the caller's overrides). Its parameters that parts declare as local paths must not name local files
+    (:mod:`mmzoo.localpaths`): a SpecError says which.
+    """
     from mmzoo.model import MultimodalModel
     from mmzoo.plugins import get_registry
 
@@ -141,7 +147,8 @@ def build_model(spec: Spec | Mapping, *, name: str | None = None, registry: Regi
     used: dict[str, str] = {}
     for ref in spec.parts():
         resolved = registry.resolve_part(ref, where=where, requires=requires)
-        part = _call(resolved, ref, _leading(ref.kind, built), f"{where}.{ref.path}", for_weights)
+        part = _call(resolved, ref, _leading(ref.kind, built), f"{where}.{ref.path}", for_weights,
+                     loaded=_same_part(loaded, ref))
         _check_part(ref, part, built, spec, where)
         _bind_input_keys(ref, part, built, where)
         built[ref.path] = part
@@ -202,9 +209,22 @@ def _pin(spec: Spec, ref: PartRef, part: Any) -> Spec:
     return spec.with_params(ref.path, resolved) if isinstance(resolved, Mapping) and resolved else spec
 
 
-def _call(resolved: Resolved, ref: PartRef, leading: tuple, where: str, for_weights: bool):
+def _same_part(spec: Spec | None, ref: PartRef) -> PartRef | None:
+    """``spec``'s part at ``ref``'s path when it is the same registered part (an override may replace it)."""
+    if spec is None or ref.path not in spec.paths():
+        return None
+    other = spec.part(ref.path)
+    return other if other.name == ref.name else None
+
+
+def _call(resolved: Resolved, ref: PartRef, leading: tuple, where: str, for_weights: bool,
+          loaded: PartRef | None = None):
     factory = resolved.factory()
     params = dict(ref.params)
+    if loaded is not None:
+        from mmzoo.localpaths import check_loaded_paths
+
+        check_loaded_paths(ref.name, params, loaded.params, resolved.member, factory, where)
     check_params(factory, params, where, leading=len(leading))
     if for_weights and _accepts(factory, "pretrained"):
         params["pretrained"] = False  # the model's own weights overwrite whatever a part would fetch

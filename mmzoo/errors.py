@@ -56,6 +56,11 @@ class DatasetError(MmzooError):
     """A dataset that cannot be built or read."""
 
 
+class StorageError(MmzooError):
+    """A file could not be written for lack of room: the disk is full, a quota or a file-size limit was
+    reached. The message names the file and the space left."""
+
+
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ``" Did you mean 'a' or 'b'?"`` for the closest of ``choices``, or ``""``."""
     import difflib

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mmzoo.data.origin import locate
 from mmzoo.errors import BuildError, MmzooError
 from mmzoo.outputs import EncoderOutput, ModelOutput
 from mmzoo.saved import CONFIG_NAME, FORMAT, RESERVED_KEYS, WEIGHTS_NAME, check_labels, head_size
@@ -39,13 +40,14 @@ class Collator:
                 missing = next(i for i, e in enumerate(examples) if key not in e)
                 raise MmzooError(f"example {missing} has no '{key}' (keys: {', '.join(map(str, examples[missing]))});"
                                  f" this model reads {', '.join(self.preprocessors)}") from None
-            batch[key] = preprocess(values)
+            batch[key] = locate(preprocess, values, examples, key)
         has_target = ["target" in example for example in examples]
         if any(has_target):
             if not all(has_target):
                 raise MmzooError("some examples have a 'target' and some do not; give all or none")
             targets = [example["target"] for example in examples]
-            batch["target"] = self.collate_targets(targets) if self.collate_targets else torch.as_tensor(targets)
+            collate = self.collate_targets or torch.as_tensor
+            batch["target"] = locate(collate, targets, examples, "target")  # its error names the row
         return batch
 
 
@@ -145,6 +147,46 @@ class MultimodalModel(nn.Module):
     def preprocess(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Build a batch from raw examples (a list of dicts holding each encoder key's raw value)."""
         return self.collator(examples)
+
+    # ----- using a trained model (the work is in mmzoo.inference) -----------------------------------
+    def predict(self, examples: Any, *, top_k: int | None = 1, batch_size: int = 32,
+                threshold: float | None = None):
+        """Predictions for raw examples, one :mod:`~mmzoo.inference.results` object per example.
+
+        ``examples``: a list of dicts holding a raw value per encoder key (a file path for image and
+        audio keys, text, arrays...; other keys and ``"target"`` are ignored), or one such dict (one
+        result back); for a model with one encoder, raw values alone. A classifier gives the ``top_k``
+        classes by softmax probability (``None``: all), a multi-label head the labels whose sigmoid
+        reaches ``threshold`` (default: the head's), a regression head its values by name, a
+        contrastive model each key's normalised embedding. Names are ``model.labels``; a model without
+        labels names classes by index (``named=False``). Runs in batches of ``batch_size`` in eval mode
+        under ``torch.inference_mode`` on the model's device, and restores the model's mode.
+        """
+        from mmzoo.inference.predict import predict
+
+        return predict(self, examples, top_k=top_k, batch_size=batch_size, threshold=threshold)
+
+    def embed(self, key: str, values: Any, *, normalize: bool = True, batch_size: int = 32) -> torch.Tensor:
+        """Embeddings ``[N, D]`` of raw ``values`` of one batch key (one value alone gives ``[1, D]``), on the
+        model's device: the encoder's pooled features, projected by the fusion for a contrastive model
+        (so ``model.embed("image", imgs) @ model.embed("text", texts).T`` are similarities), L2-normalised
+        unless ``normalize=False``."""
+        from mmzoo.inference.embed import embed
+
+        return embed(self, key, values, normalize=normalize, batch_size=batch_size)
+
+    def zero_shot(self, values: Any, labels: Sequence[str], *, template: str = "a photo of {}",
+                  key: str | None = None, text_key: str | None = None, top_k: int | None = None,
+                  batch_size: int = 32):
+        """Classify ``values`` (of batch key ``key``: the model's non-text key by default) into ``labels``
+        by a contrastive model: each label is written into ``template``, embedded by the text encoder
+        (``text_key``), and scored against each value; returns a
+        :class:`~mmzoo.inference.results.ClassPrediction` per value (labels best first, softmax scores).
+        A model that is not contrastive is an error."""
+        from mmzoo.inference.embed import zero_shot
+
+        return zero_shot(self, values, labels, template=template, key=key, text_key=text_key, top_k=top_k,
+                         batch_size=batch_size)
 
     def part_modules(self) -> dict[str, nn.Module]:
         """Each part by its path in the spec (``encoders.<key>``, ``fusion``, ``head``), in build order."""

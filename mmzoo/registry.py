@@ -335,9 +335,16 @@ class Registry:
 
     def requirement_advice(self, requires: Mapping[str, str]) -> str:
         """What to do about a saved model's ``requires`` that this installation does not meet
-        (missing distributions, plugins that failed to load, other versions); "" when all are met."""
+        (missing distributions, plugins that failed to load, other versions); "" when all are met.
+
+        ``requires`` comes from a saved model, so it is checked first (:func:`mmzoo.saved.check_requires`):
+        the advice quotes only validated distribution names and versions; anything else is a SpecError.
+        """
         from importlib import metadata
 
+        from mmzoo.saved import UNKNOWN_VERSION, check_requires
+
+        requires = check_requires(requires)
         failed = {normalize_dist(d) for d in self._failed}
         missing, broken, other_version = [], [], []
         for dist, version in requires.items():
@@ -348,10 +355,10 @@ class Registry:
                 continue
             if normalize_dist(dist) in failed:
                 broken.append(dist)
-            elif version not in (installed, "unknown"):
+            elif version not in (installed, UNKNOWN_VERSION):
                 other_version.append((dist, version, installed))
         if missing:
-            pins = " ".join(f"'{d}=={v}'" if v != "unknown" else d for d, v in missing)
+            pins = " ".join(f"'{d}=={v}'" if v != UNKNOWN_VERSION else d for d, v in missing)
             listed = ", ".join(f"{d} {v}" for d, v in missing)
             return (f"The model's config.json needs distribution(s) that are not installed: {listed}; "
                     f"install with: pip install {pins}")

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmzoo.errors import SpecError, WeightsError
+from mmzoo.errors import DatasetError, SpecError, WeightsError
 from mmzoo.spec import Spec, type_name
 
 CONFIG_NAME = "config.json"
@@ -44,8 +44,8 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 #: Keys of config.json that mmzoo itself writes (``save_pretrained(extra=...)`` may not use them).
 RESERVED_KEYS = ("format", "mmzoo_version", "name", "spec", "requires", "labels")
 
-_DIST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,63}$")
+#: The version ``requires`` records for a distribution whose version could not be read.
+UNKNOWN_VERSION = "unknown"
 _WORD = re.compile(r"^[^\s|`'\"\\]{1,200}$")  # names shown in tables, tags and messages
 _CHECKPOINT = re.compile(r"^(last|best|step-[0-9]{1,12})$")
 
@@ -111,9 +111,11 @@ def read_model_dir(path: str | Path, *, source: str | None = None) -> SavedModel
         raise SpecError(f"{source}: not an mmzoo model directory (no {CONFIG_NAME}); it needs the "
                         f"{CONFIG_NAME} and {WEIGHTS_NAME} that save_pretrained writes")
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = load_json(config_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise SpecError(f"{source}: {CONFIG_NAME}: not valid JSON ({exc})") from None
+    except DatasetError as exc:
+        raise SpecError(f"{source}: {CONFIG_NAME}: {exc}") from None
     except OSError as exc:
         raise SpecError(f"{source}: cannot read {CONFIG_NAME} ({type(exc).__name__}: {exc})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT or not isinstance(config.get("spec"), dict):
@@ -125,7 +127,7 @@ def read_model_dir(path: str | Path, *, source: str | None = None) -> SavedModel
         directory=directory,
         spec=Spec.from_dict(config["spec"], f"{where} spec"),
         name=_optional_text(config.get("name"), f"{where} name"),
-        requires=_requires(config.get("requires"), f"{where} requires"),
+        requires=check_requires(config.get("requires"), f"{where} requires"),
         labels=check_labels(config["labels"], f"{where} labels") if config.get("labels") is not None else None,
         metrics=_metrics(config.get("metrics"), f"{where} metrics"),
         datasets=_words(config.get("datasets"), f"{where} datasets"),
@@ -135,6 +137,24 @@ def read_model_dir(path: str | Path, *, source: str | None = None) -> SavedModel
         pickles=tuple(sorted(p.name for p in directory.iterdir() if p.is_file() and is_pickle(p.name))),
         config=config,
     )
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse JSON that a model brought (a config.json, a safetensors header), nested no deeper than the
+    data limits' ``json_depth`` (:mod:`mmzoo.data.limits`): deeper text is a DatasetError saying so,
+    never a RecursionError; text that is not JSON raises ValueError as ``json.loads`` does."""
+    from mmzoo.data.limits import ENV, data_limits, json_depth
+
+    text = text if isinstance(text, str) else text.decode("utf-8")
+    limit = data_limits().json_depth
+    depth = json_depth(text)[0] if text.count("[") + text.count("{") > limit else 0
+    if depth > limit:
+        raise DatasetError(f"JSON nested {depth} levels deep, over the limit of {limit} (the environment "
+                           f"variable {ENV['json_depth']} raises it)")
+    try:
+        return json.loads(text)
+    except RecursionError:  # only with the limit raised past what Python's parser can nest
+        raise DatasetError("JSON nested too deeply for Python's parser; lower MMZOO_MAX_JSON_DEPTH") from None
 
 
 # ----- labels ---------------------------------------------------------------------------------------
@@ -178,21 +198,51 @@ def _optional_text(value: Any, where: str) -> str | None:
 def _optional_version(value: Any, where: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _VERSION.match(value):
+    if not is_version(value):
         raise SpecError(f"{where}: expected a version such as '0.1.0', got {value!r}")
     return value
 
 
-def _requires(value: Any, where: str) -> dict[str, str]:
+def is_version(value: Any) -> bool:
+    """True for a PEP 440 version written without spaces (``1.2.0``, ``0.3.0rc1``, ``1.0+local``)."""
+    from packaging.version import InvalidVersion, Version
+
+    if not isinstance(value, str) or not value or len(value) > 64 or any(c.isspace() for c in value):
+        return False
+    try:
+        Version(value)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def is_distribution_name(value: Any) -> bool:
+    """True for a PEP 508 distribution name (``mmzoo-timm``, ``Foo.Bar_2``)."""
+    from packaging.utils import InvalidName, canonicalize_name
+
+    if not isinstance(value, str) or len(value) > 100:
+        return False
+    try:
+        canonicalize_name(value, validate=True)
+    except InvalidName:
+        return False
+    return True
+
+
+def check_requires(value: Any, where: str = "requires") -> dict[str, str]:
+    """``requires`` (distribution -> version it was saved with) checked as hostile input: every name a
+    PEP 508 distribution name, every version a PEP 440 version (or ``"unknown"``), so that what a message
+    or an install hint quotes from it is exactly what was validated. Raises SpecError otherwise."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise SpecError(f"{where}: expected a mapping of distribution -> version, got {type_name(value)}")
     for dist, version in value.items():
-        if not isinstance(dist, str) or not _DIST.match(dist):
-            raise SpecError(f"{where}: {dist!r} is not a distribution name")
-        if not isinstance(version, str) or not _VERSION.match(version):
-            raise SpecError(f"{where}.{dist}: expected a version such as '1.2.0', got {version!r}")
+        if not is_distribution_name(dist):
+            raise SpecError(f"{where}: {dist!r} is not a distribution name (PEP 508: letters, digits, '.', "
+                            f"'_' and '-')")
+        if version != UNKNOWN_VERSION and not is_version(version):
+            raise SpecError(f"{where}.{dist}: expected a version such as '1.2.0' (PEP 440), got {version!r}")
     return dict(value)
 
 

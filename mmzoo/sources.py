@@ -73,6 +73,7 @@ def parse_source(name_or_spec: Any, registry: Registry | None = None) -> ModelSo
     if isinstance(name_or_spec, os.PathLike):
         path = Path(name_or_spec).expanduser()
         label = os.fspath(name_or_spec)
+        _refuse_unusable_path(path, label)
         return ModelSource("local-dir" if path.is_dir() else "spec-file", path, label)
     if not isinstance(name_or_spec, str):
         raise SpecError("create_model: expected a model name, 'hf-hub:org/repo', 'local-dir:PATH', a directory, "
@@ -82,14 +83,28 @@ def parse_source(name_or_spec: Any, registry: Registry | None = None) -> ModelSo
             target = name_or_spec[len(prefix):]
             if not target:
                 raise SpecError(f"{name_or_spec!r}: nothing after '{prefix}'")
+            if kind == "local-dir":
+                _refuse_unusable_path(Path(target).expanduser(), name_or_spec)
             return ModelSource(kind, target if kind == "hf-hub" else Path(target).expanduser(), name_or_spec)
     path = Path(name_or_spec).expanduser()
+    _refuse_unusable_path(path, name_or_spec, could_be_a_name=True)
     if path.is_dir():
         _refuse_ambiguous(name_or_spec, path, registry)
         return ModelSource("local-dir", path, name_or_spec)
     if path.suffix in _SPEC_FILE_SUFFIXES or path.is_file():
         return ModelSource("spec-file", path, name_or_spec)
     return ModelSource("registry", name_or_spec, name_or_spec)
+
+
+def _refuse_unusable_path(path: Path, label: str, *, could_be_a_name: bool = False) -> None:
+    """A SpecError for a path the system cannot even look at (too long, looping symbolic links)."""
+    from mmzoo.localpaths import path_problem, shorten
+
+    problem = path_problem(path)
+    if problem is not None:
+        what = "not a registry model name, and unusable as a path" if could_be_a_name else "unusable as a path"
+        raise SpecError(f"{shorten(label)!r}: {what} ({problem}); give a registry name, 'hf-hub:org/repo', or the "
+                        f"path of a model directory or spec file")
 
 
 def _refuse_ambiguous(name: str, path: Path, registry: Registry | None) -> None:

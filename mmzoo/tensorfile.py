@@ -8,12 +8,12 @@ is refused before anything is allocated or read.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmzoo.errors import WeightsError
+from mmzoo.errors import MmzooError, WeightsError
+from mmzoo.saved import load_json
 
 #: Bytes per element of each safetensors dtype this module can check sizes for.
 DTYPE_SIZES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
@@ -44,9 +44,11 @@ def read_layout(path: str | Path, where: str | None = None) -> list[TensorLayout
         if n < 2 or 8 + n > size or n > _MAX_HEADER:
             _invalid(path, where, f"{size} bytes, too short for its header")
         try:
-            header = json.loads(f.read(n))
+            header = load_json(f.read(n))
         except (ValueError, UnicodeDecodeError):
             _invalid(path, where, "its header is not valid JSON")
+        except MmzooError as exc:  # nested past the data limits' JSON depth
+            _invalid(path, where, f"its header is {exc}")
     if not isinstance(header, dict):
         _invalid(path, where, "its header is not a mapping of tensor names")
     tensors = [_entry(name, info, 8 + n, path, where) for name, info in header.items() if name != "__metadata__"]

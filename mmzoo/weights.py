@@ -36,6 +36,7 @@ class LoadReport:
     source: str
     parts: list[PartLoad]
     ignored: list[str] = field(default_factory=list)
+    cast: dict[str, str] = field(default_factory=dict)  # tensor -> "float16 -> float32": stored in another dtype
 
     @property
     def complete(self) -> bool:
@@ -54,16 +55,30 @@ class LoadReport:
         if self.ignored:
             lines.append(f"  ignored {len(self.ignored)} tensors the model has no place for: "
                          f"{', '.join(self.ignored[:5])}{' …' if len(self.ignored) > 5 else ''}")
+        by_change: dict[str, list[str]] = {}
+        for name, change in self.cast.items():
+            by_change.setdefault(change, []).append(name)
+        for change, names in by_change.items():
+            lines.append(f"  cast {len(names)} tensors {change} (the model's dtype): "
+                         f"{', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
         return "\n".join(lines)
 
 
 def save_weights(model: nn.Module, path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
-    """Write ``model``'s state to a safetensors file atomically (shared tensors stored once)."""
+    """Write ``model``'s state to a safetensors file atomically (shared tensors stored once); a disk
+    without room for it is a :class:`~mmzoo.errors.StorageError` naming the file, nothing half-written left."""
     from safetensors.torch import save_model
+
+    from mmzoo.storage import writing
 
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    save_model(model, str(tmp), metadata={"format": "pt", **(metadata or {})})
+    try:
+        with writing(path):
+            save_model(model, str(tmp), metadata={"format": "pt", **(metadata or {})})
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
 
 
@@ -82,7 +97,7 @@ def read_weights(path: str | Path, *, allow_pickle: bool = False) -> dict[str, t
             raise WeightsError(f"{path.name} is a pickle checkpoint, which can run code when loaded; mmzoo "
                                f"reads safetensors only. Convert it to safetensors, or pass allow_pickle=True "
                                f"if you trust its source")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _read_pickle(path)
     layout = read_layout(path)
     state: dict[str, torch.Tensor] = {}
     try:
@@ -99,6 +114,23 @@ def read_weights(path: str | Path, *, allow_pickle: bool = False) -> dict[str, t
                 state[entry.name] = tensor
     except OSError as exc:
         raise WeightsError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from None
+    return state
+
+
+def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
+    """A pickle checkpoint through torch's restricted unpickler; anything but a mapping of tensor names to
+    tensors, or a file it cannot read, is a WeightsError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, EOFError, RuntimeError...: whatever a broken file raises
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+        raise WeightsError(f"{path}: cannot read this pickle checkpoint ({type(exc).__name__}: {detail[:300]}); it "
+                           f"is truncated or corrupted, or holds more than tensors (torch's weights_only loading "
+                           f"refuses anything else)") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise WeightsError(f"{path}: the pickle checkpoint holds {type(state).__name__}, not a state dict (tensor "
+                           f"names -> tensors)")
     return state
 
 
@@ -209,6 +241,7 @@ def load_weights(model, path: str | Path, *, strict: bool = True, relaxed: Colle
                       for k in expected if k in found and found[k].shape != expected[k].shape]
         unexpected = [k for k in found if k not in expected]
         fits = {k: v for k, v in found.items() if k in expected and v.shape == expected[k].shape}
+        fits = {k: _in_model_dtype(v, expected[k], prefix + k, path, report) for k, v in fits.items()}
         entry = PartLoad(part_name, "loaded", reasons.get(part_name, ""), len(fits), missing, mismatched, unexpected)
         if missing or mismatched or unexpected:
             entry.status = "partial" if fits else "initialised"
@@ -231,6 +264,26 @@ def load_weights(model, path: str | Path, *, strict: bool = True, relaxed: Colle
         raise WeightsError(f"{path}: no values for {len(left)} tensors ({', '.join(left[:5])}); "
                            f"the file does not match this model")
     return report
+
+
+def _in_model_dtype(tensor: torch.Tensor, target: torch.Tensor, name: str, path: str | Path,
+                    report: LoadReport) -> torch.Tensor:
+    """``tensor`` from the file in the dtype of the model's ``target`` (loading assigns the file's tensors,
+    so a float16 file would otherwise make a float16 model): another float dtype is cast and noted in the
+    report; a non-float tensor for a float parameter, or a float one for an integer buffer, is refused."""
+    if tensor.dtype == target.dtype:
+        return tensor
+    if tensor.dtype.is_floating_point != target.dtype.is_floating_point or tensor.is_complex() or target.is_complex():
+        raise WeightsError(f"{Path(path).name}: tensor '{name}' is {_dtype_name(tensor.dtype)} in the file, but the "
+                           f"model's is {_dtype_name(target.dtype)}; a weights file must hold "
+                           f"{'floating-point' if target.dtype.is_floating_point else 'integer'} values there. "
+                           f"The file does not belong to this model, or was written wrongly")
+    report.cast[name] = f"{_dtype_name(tensor.dtype)} -> {_dtype_name(target.dtype)}"
+    return tensor.to(target.dtype)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _aliases(module: nn.Module) -> dict[str, set[str]]:

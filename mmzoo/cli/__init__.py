@@ -19,6 +19,7 @@ COMMANDS = {
     "plugins": "mmzoo.cli.plugins",
     "train": "mmzoo.cli.train",
     "eval": "mmzoo.cli.eval",
+    "predict": "mmzoo.cli.predict",
     "push": "mmzoo.cli.push",
     "install": "mmzoo.cli.install",
     "uninstall": "mmzoo.cli.uninstall",

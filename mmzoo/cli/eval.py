@@ -58,13 +58,14 @@ def run(args: argparse.Namespace) -> int:
             "since the source has no run config with evaluation data"
         )
 
+    from mmzoo.data.labels import align_targets
     from mmzoo.train.data import build_dataset, eval_loader
     from mmzoo.train.distributed import setup_distributed
     from mmzoo.train.precision import Precision
 
     ctx = setup_distributed("auto")
     try:
-        dataset = build_dataset(split, "--data")
+        dataset = align_targets(build_dataset(split, "--data"), getattr(model, "labels", None), "--data")
         loader = eval_loader(
             dataset,
             model.collator,

@@ -55,10 +55,14 @@ def run(args: argparse.Namespace) -> int:
                 "--nproc: this process was already started by torchrun; drop --nproc and let "
                 "torchrun's --nproc-per-node choose the number of ranks"
             )
+        from mmzoo.train.runlock import RunDirLock, holder_env
+
         config.strategy_for(args.nproc)  # refuse a strategy that cannot run N ranks before starting any
-        plan_run(config)  # and an occupied run directory
-        forwarded = [args.config, *(f"--set={item}" for item in args.overrides)]
-        return launch_local(args.nproc, ["train", *forwarded])
+        with RunDirLock(config.output_dir):  # held here for the ranks' life: rank 0 does not take it again
+            plan_run(config)  # and an occupied run directory
+            os.environ.update(holder_env(config.output_dir))
+            forwarded = [args.config, *(f"--set={item}" for item in args.overrides)]
+            return launch_local(args.nproc, ["train", *forwarded])
     if args.nproc is not None and args.nproc < 1:
         raise ConfigError(f"--nproc: expected an integer >= 1, got {args.nproc}")
 
@@ -68,10 +72,12 @@ def run(args: argparse.Namespace) -> int:
     tune_malloc()
     try:
         result = train(config)
-    except MmzooError:
-        if os.environ.get("RANK", "0") != "0":
+    except MmzooError as exc:
+        from mmzoo.train.distributed import DistributedError
+
+        if os.environ.get("RANK", "0") != "0" and not isinstance(exc, DistributedError):
             return 2  # every rank hit the same mistake; rank 0 reports it once
-        raise
+        raise  # a rank that lost the others says so itself: rank 0 may be the one that stopped
     if result.stopped_by:
         import signal
 

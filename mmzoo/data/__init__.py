@@ -9,6 +9,12 @@ indexable; its items are example dicts holding one raw value per batch key plus 
 - vector (tabular features): ``numpy.ndarray`` float32 ``[D]``;
 - target: ``int`` class index, ``float``, or ``list[float]`` (multi-label / multi-output).
 
+A dataset may name its targets with a ``labels`` attribute (optional): a sequence of strings in
+target index order — class names for class indices and multi-hot vectors, output names for
+regression values — or None. The trainer stores them in the model it saves (``model.labels``), and
+evaluation maps a dataset's targets to the model's by name (:mod:`mmzoo.data.labels`), so a file
+holding only some of the classes is scored correctly. Every builtin dataset sets it.
+
 Importing this module is cheap: the datasets are registered as lazy ``"module:attribute"`` factories.
 """
 

@@ -1,20 +1,28 @@
-"""Waveform helpers: the audio item convention, WAV reading (stdlib ``wave``) and resampling (numpy).
+"""Audio files and values: the audio item convention, decoding files, resampling and writing WAV.
 
 Audio convention for every mmzoo dataset: an example's audio value is a dict
 ``{"array": np.ndarray float32 of shape [num_samples] (mono, in [-1, 1]), "sampling_rate": int}``.
+
+Files are decoded by `soundfile <https://python-soundfile.readthedocs.io>`_ (libsndfile: WAV of any
+sample format, FLAC, OGG/Vorbis, MP3, AIFF...), or by ``scipy.io.wavfile`` (WAV only) where soundfile
+is not installed. Resampling goes through mmzoo's one resampler, :func:`mmzoo.data.resample.resample`.
+Importing this module does not import torch.
 """
 
 from __future__ import annotations
 
-import math
-import struct
+import os
 import wave
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mmzoo.data.limits import DataLimits, data_limits
 from mmzoo.errors import DatasetError
+
+_INT_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0, np.dtype(np.int8): 128.0}
 
 
 def audio_value(array: np.ndarray, sampling_rate: int) -> dict:
@@ -22,43 +30,101 @@ def audio_value(array: np.ndarray, sampling_rate: int) -> dict:
     return {"array": np.ascontiguousarray(array, dtype=np.float32), "sampling_rate": int(sampling_rate)}
 
 
-def read_wav(path: str | Path, limits: DataLimits | None = None) -> tuple[np.ndarray, int]:
-    """Read a PCM WAV file as (float32 mono samples in [-1, 1], sampling rate).
+def read_audio(path: str | os.PathLike, limits: DataLimits | None = None) -> tuple[np.ndarray, int]:
+    """Decode an audio file as (float32 mono samples in [-1, 1], sampling rate).
 
-    Supports 8, 16, 24 and 32-bit integer PCM; several channels are averaged to mono.
-    Raises DatasetError naming the file if it is not such a WAV file, or if the rate or duration
-    its header declares is outside ``limits`` (default: :func:`~mmzoo.data.limits.data_limits`),
-    checked before any sample is read.
+    Several channels are averaged to mono. The rate and the duration are checked against ``limits``
+    (default: :func:`~mmzoo.data.limits.data_limits`) before the samples are decoded (soundfile) or
+    converted (scipy). Any problem is a DatasetError naming the file.
     """
     limits = limits or data_limits()
+    path = Path(path)
+    if not path.is_file():
+        problem = "does not exist" if not path.exists() else "is not a file"
+        raise DatasetError(f"cannot read audio file {path}: it {problem}")
     try:
-        with wave.open(str(path), "rb") as wav:
-            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
-            try:
-                limits.check_audio(wav.getnframes(), rate)
-            except DatasetError as exc:
-                raise DatasetError(f"{path}: {exc}") from None
-            raw = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError, struct.error, ValueError) as exc:
-        raise DatasetError(f"{path} is not a readable PCM WAV file ({exc})") from exc
-    except OSError as exc:
-        raise DatasetError(f"cannot read audio file {path}: {exc.strerror or exc}") from exc
-    if width == 1:  # 8-bit WAV is unsigned
-        samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif width == 2:
-        samples = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-    elif width == 3:
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
-        ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        samples = ints.astype(np.float32) / float(1 << 23)
-    elif width == 4:
-        samples = (np.frombuffer(raw, "<i4").astype(np.float64) / float(1 << 31)).astype(np.float32)
-    else:  # pragma: no cover - wave rejects other widths itself
-        raise DatasetError(f"{path}: unsupported WAV sample width of {width} bytes")
-    if channels > 1:
-        samples = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
-    return samples.astype(np.float32, copy=False), rate
+        import soundfile
+    except (ImportError, OSError):  # OSError: the wheel's libsndfile cannot load on this system
+        return _read_with_scipy(path, limits)
+    try:
+        info = soundfile.info(str(path))
+    except Exception as exc:  # libsndfile refuses what it cannot parse, in its own words
+        raise DatasetError(f"{path} is not an audio file soundfile can read ({_reason(exc)})") from None
+    _check(path, limits, info.frames, info.samplerate)
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise DatasetError(f"cannot decode audio file {path}: {_reason(exc)}") from None
+    return _mono(samples), int(rate)
+
+
+def _read_with_scipy(path: Path, limits: DataLimits) -> tuple[np.ndarray, int]:
+    try:
+        from scipy.io import wavfile
+    except ImportError:
+        raise DatasetError(f"cannot read audio file {path}: decoding audio needs soundfile "
+                           "(pip install soundfile) or scipy") from None
+    try:
+        rate, data = wavfile.read(str(path), mmap=True)  # samples stay on disk until converted
+    except ValueError as exc:
+        if "mmap" not in str(exc):
+            raise DatasetError(f"{path} is not a WAV file scipy can read ({exc})") from None
+        rate, data = wavfile.read(str(path))  # 24-bit samples cannot be memory-mapped
+    except Exception as exc:
+        raise DatasetError(f"{path} is not a WAV file scipy can read ({_reason(exc)})") from None
+    data = np.asarray(data).reshape(len(data), -1)
+    _check(path, limits, data.shape[0], rate)
+    if data.dtype in _INT_SCALE:
+        samples = data.astype(np.float32) / np.float32(_INT_SCALE[data.dtype])
+    elif data.dtype == np.uint8:  # 8-bit WAV is unsigned
+        samples = (data.astype(np.float32) - 128.0) / 128.0
+    elif np.issubdtype(data.dtype, np.floating):
+        samples = data.astype(np.float32)
+    else:
+        raise DatasetError(f"{path}: unsupported WAV sample type {data.dtype}")
+    return _mono(samples), int(rate)
+
+
+def _check(path: Path, limits: DataLimits, frames: int, rate: Any) -> None:
+    try:
+        limits.check_audio(int(frames), rate)
+    except DatasetError as exc:
+        raise DatasetError(f"{path}: {exc}") from None
+
+
+def _mono(samples: np.ndarray) -> np.ndarray:
+    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _reason(exc: BaseException) -> str:
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    if text.startswith("Error opening ") and "': " in text:  # libsndfile repeats the path: keep the reason
+        text = text.split("': ", 1)[1]
+    return text[:300]
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None, *,
+               limits: DataLimits | Mapping[str, float] | None = None) -> dict:
+    """An audio file as an example's audio value ``{"array": float32 mono, "sampling_rate": int}``.
+
+    With ``sample_rate``, the clip is resampled to it (by :func:`resample`). ``limits`` are the data
+    limits to apply (a :class:`~mmzoo.data.limits.DataLimits` or a mapping of overrides; default: those
+    in force). Errors are DatasetErrors naming the file.
+    """
+    limits = limits if isinstance(limits, DataLimits) else data_limits(limits)
+    samples, rate = read_audio(path, limits)
+    if sample_rate is not None and rate != sample_rate:
+        samples, rate = resample(samples, rate, sample_rate), sample_rate
+    return audio_value(samples, rate)
+
+
+def resample(samples: Any, orig_rate: int, target_rate: int) -> Any:
+    """mmzoo's one resampler (:func:`mmzoo.data.resample.resample`): a numpy array in, a float32 numpy
+    array out; a tensor in, a tensor out. Imports torch on first use."""
+    from mmzoo.data.resample import resample as sinc_resample
+
+    return sinc_resample(samples, orig_rate, target_rate)
 
 
 def write_wav(path: str | Path, samples: np.ndarray, sampling_rate: int) -> None:
@@ -69,41 +135,3 @@ def write_wav(path: str | Path, samples: np.ndarray, sampling_rate: int) -> None
         wav.setsampwidth(2)
         wav.setframerate(int(sampling_rate))
         wav.writeframes(ints.tobytes())
-
-
-def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited resampling of a 1-D signal by the FFT method; returns float32.
-
-    The signal is zero-padded to a length whose FFTs (before and after) are fast and whose
-    resampled length is an integer, then the output is cut to ``round(len * target / orig)``.
-    Frequencies above the lower of the two Nyquist frequencies are removed. Suited to the clips
-    mmzoo handles (utterances, short recordings); the padding keeps the end from wrapping onto
-    the start.
-    """
-    for rate in (orig_rate, target_rate):
-        if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
-            raise DatasetError(f"cannot resample: sampling rates must be positive integers, got {rate!r}")
-    x = np.asarray(samples, dtype=np.float64)
-    if orig_rate == target_rate or len(x) == 0:
-        return x.astype(np.float32)
-    n_in = len(x)
-    n_out = max(1, int(round(n_in * target_rate / orig_rate)))
-    step_in, step_out = _rate_ratio(orig_rate, target_rate)
-    blocks = 1 << int(np.ceil(np.log2(max(1.0, (n_in + 16) / step_in))))  # power of two, some zero padding
-    n_pad, n_pad_out = step_in * blocks, step_out * blocks
-    spectrum = np.fft.rfft(x, n_pad)
-    keep = min(len(spectrum), n_pad_out // 2 + 1)
-    out_spec = np.zeros(n_pad_out // 2 + 1, dtype=complex)
-    out_spec[:keep] = spectrum[:keep]
-    if keep == len(spectrum) and n_pad % 2 == 0:
-        out_spec[keep - 1] *= 0.5  # split the old Nyquist bin between its two mirror images
-    if keep == n_pad_out // 2 + 1 and n_pad_out % 2 == 0:
-        out_spec[-1] = out_spec[-1].real  # the Nyquist bin of an even-length real signal is real
-    y = np.fft.irfft(out_spec, n_pad_out) * (n_pad_out / n_pad)
-    return y[:n_out].astype(np.float32)
-
-
-def _rate_ratio(orig_rate: int, target_rate: int) -> tuple[int, int]:
-    """Smallest (input, output) block lengths with the same duration at the two rates."""
-    g = math.gcd(int(orig_rate), int(target_rate))
-    return int(orig_rate) // g, int(target_rate) // g

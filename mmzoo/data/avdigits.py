@@ -37,7 +37,7 @@ from mmzoo.data.speech_bank import SPEECH_LEVEL, bank_params, synthesize_bank
 from mmzoo.errors import DatasetError
 
 NAME = "av-digits"
-BANK_VERSION = 2
+BANK_VERSION = 3  # 3: resampled by mmzoo.data.resample (the one resampler), no longer by FFT
 DEFAULT_VOICES = (
     "en+m1", "en+m3", "en+f2", "en+f4", "en-us+m2", "en-us+f1", "en-us+f3", "en-gb-scotland+m4",
     "en-gb-scotland+f5", "en-029+m5", "en-gb-x-rp+croak", "en-us-nyc+klatt2",
@@ -60,7 +60,7 @@ class AVDigits(ExampleDataset):
     name = NAME
     keys = ("image", "audio")
     num_classes = 10
-    label_names = DIGIT_WORDS
+    labels = DIGIT_WORDS  # class names by target index (see mmzoo.data)
 
     def __init__(
         self,

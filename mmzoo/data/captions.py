@@ -112,7 +112,7 @@ class DigitCaptions(ExampleDataset):
     name = NAME
     keys = ("image", "text")
     num_classes = 10
-    label_names = DIGIT_WORDS
+    labels = DIGIT_WORDS  # class names by target index (see mmzoo.data)
 
     def __init__(
         self,

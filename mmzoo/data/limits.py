@@ -13,6 +13,9 @@ image size                    89,478,485 pixels       ``MMZOO_MAX_IMAGE_PIXELS``
 JSON nesting depth            64                      ``MMZOO_MAX_JSON_DEPTH``     ``json_depth``
 ============================  ======================  ==========================  ===================
 
+The JSON depth limit also bounds the JSON that models bring: a model directory's or Hub repo's
+``config.json``, a safetensors header, the config of an ``hf/`` model.
+
 The environment variables apply everywhere (datasets and the builtin and first-party encoders'
 ``preprocess``); the ``manifest`` dataset also takes ``limits={"audio_seconds": 3600, ...}``,
 which wins over them. The image default is Pillow's own ``PIL.Image.MAX_IMAGE_PIXELS``; Pillow
@@ -23,12 +26,11 @@ that needs ``PIL.Image.MAX_IMAGE_PIXELS`` raised too.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-
-import numpy as np
 
 from mmzoo.errors import DatasetError, did_you_mean
 
@@ -52,7 +54,7 @@ class DataLimits:
 
     def check_audio(self, samples: int, rate: object) -> None:
         """Refuse a clip of ``samples`` at ``rate`` Hz whose rate or duration is out of bounds."""
-        if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Integral) or rate <= 0:
             raise DatasetError(f"audio sampling rate {rate!r} is not a positive integer (Hz)")
         if rate > self.sample_rate:
             raise DatasetError(
@@ -91,6 +93,8 @@ def json_depth(text: str) -> tuple[int, int]:
 
     The position is an index into ``text`` with its strings removed, close enough to point at the spot.
     """
+    import numpy as np  # here: reading a model's config.json checks its depth without importing numpy
+
     skeleton = _STRINGS.sub("", text).encode("utf-8", "ignore")
     codes = np.frombuffer(skeleton, dtype=np.uint8)
     steps = np.isin(codes, (ord("["), ord("{"))).astype(np.int32) - np.isin(codes, (ord("]"), ord("}")))

@@ -2,7 +2,8 @@
 
 Columns become batch keys. Image and audio cells are paths, relative to the manifest's folder (or
 absolute); images load with Pillow as uint8 arrays (``[H, W]`` grayscale or ``[H, W, 3]`` RGB),
-audio as ``{"array": float32 mono, "sampling_rate": int}`` from PCM WAV files. Text stays ``str``.
+audio as ``{"array": float32 mono, "sampling_rate": int}`` from WAV (any sample format), FLAC, OGG and
+the other formats soundfile reads (:mod:`mmzoo.data.audio`). Text stays ``str``.
 The ``target`` column becomes the example's ``"target"``.
 
 Files are read under data limits (:mod:`mmzoo.data.limits`): audio at most 600 s long and 384 kHz,
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mmzoo.data.audio import audio_value, read_wav, resample
+from mmzoo.data.audio import load_audio
 from mmzoo.data.base import (
     ExampleDataset,
     check_fractions,
@@ -34,9 +35,11 @@ from mmzoo.data.base import (
     dataset_factory,
     random_split,
 )
+from mmzoo.data.images import load_image
 from mmzoo.data.limits import data_limits
 from mmzoo.data.manifest_io import Table, parse_float, parse_int, parse_list, read_table
 from mmzoo.data.manifest_targets import TARGET_TYPES, TargetParser
+from mmzoo.data.origin import Example
 from mmzoo.errors import DatasetError, did_you_mean
 
 NAME = "manifest"
@@ -56,6 +59,10 @@ class Manifest(ExampleDataset):
     ``labels`` (class names, in index order), ``split_column``, ``fractions`` and ``seed`` (random
     split), ``limit``, ``image_mode`` (convert images to "L", "RGB" or "RGBA"), ``sample_rate``
     (resample audio to this rate).
+
+    ``labels`` (the attribute) holds the names of the targets by index: the class names (given, or the
+    sorted names found in every file of the manifest) for class and multi-label targets, the target
+    column's name for one number per row; None for class indices without names.
     """
 
     name = NAME
@@ -107,9 +114,13 @@ class Manifest(ExampleDataset):
         if target is not None:
             for table in tables:
                 _require_column(table, target, "target")
+        self.target_column = target
         targets = TargetParser(target, target_type, labels, tables) if target is not None else None
-        self.label_names = targets.label_names if targets is not None else None
-        self.num_classes = len(self.label_names) if self.label_names is not None else None
+        names = targets.label_names if targets is not None else None
+        self.num_classes = len(names) if names is not None else None
+        if names is None and targets is not None and targets.kind == "float":
+            names = [target]  # one regression value: named after its column
+        self.labels = tuple(names) if names is not None else None
 
         self._records: list[tuple[int, int, dict[str, Any]]] = []  # (table index, row, values)
         for t, row in selections[: limit if limit is not None else len(selections)]:
@@ -185,10 +196,18 @@ class Manifest(ExampleDataset):
                 return np.asarray([parse_float(x) for x in items], dtype=np.float32)
         except ValueError as exc:
             raise DatasetError(f"{table.where(row, column)}: {exc}") from None
+        except (OSError, RuntimeError) as exc:  # a file name too long, symbolic links that loop
+            problem = getattr(exc, "strerror", None) or str(exc)
+            raise DatasetError(f"{table.where(row, column)}: cannot use the file named there ({problem})") from None
         raise AssertionError(kind)  # _resolve_types leaves no other kind
 
     def __len__(self) -> int:
         return len(self._records)
+
+    def locate(self, index: int) -> tuple[Path, int]:
+        """The manifest file and line that example ``index`` comes from."""
+        t, line, _ = self._records[index]
+        return self.tables[t], line
 
     def _example(self, i: int) -> dict[str, Any]:
         t, line, values = self._records[i]
@@ -205,30 +224,14 @@ class Manifest(ExampleDataset):
             except DatasetError as exc:
                 where = f"{self.tables[t]} line {line}, column '{self.columns[key]}'"
                 raise DatasetError(f"{where}: {exc}") from None
-        return example
+        columns = {**self.columns, **({"target": self.target_column} if "target" in example else {})}
+        return Example(example, {key: f"{self.tables[t]} line {line}, column '{c}'" for key, c in columns.items()})
 
     def _load_image(self, file: str) -> np.ndarray:
-        from PIL import Image
-
-        try:
-            with Image.open(file) as img:  # reads the header only: the size is known before decoding
-                self.limits.check_image(*img.size)
-                mode = self.image_mode or (img.mode if img.mode in ("L", "RGB") else "RGB")
-                return np.asarray(img.convert(mode), dtype=np.uint8)
-        except DatasetError as exc:
-            raise DatasetError(f"{file}: {exc}") from None
-        except Image.DecompressionBombError as exc:  # over Pillow's own limit, checked as it opens
-            raise DatasetError(
-                f"{file}: {exc} (mmzoo's limit is {self.limits.image_pixels} pixels; see mmzoo.data.limits)"
-            ) from None
-        except Exception as exc:  # a hostile file can make any decoder fail in its own way
-            raise DatasetError(f"cannot read image {file}: {type(exc).__name__}: {exc}") from exc
+        return np.asarray(load_image(file, self.image_mode, limits=self.limits), dtype=np.uint8)
 
     def _load_audio(self, file: str) -> dict:
-        samples, rate = read_wav(file, self.limits)
-        if self.sample_rate is not None and rate != self.sample_rate:
-            samples, rate = resample(samples, rate, self.sample_rate), self.sample_rate
-        return audio_value(samples, rate)
+        return load_audio(file, self.sample_rate, limits=self.limits)
 
 
 def _as_path(value: object) -> Path:

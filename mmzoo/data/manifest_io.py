@@ -15,6 +15,7 @@ from typing import Any
 
 from mmzoo.data.limits import DataLimits, data_limits
 from mmzoo.errors import DatasetError
+from mmzoo.localpaths import path_problem, shorten
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -49,6 +50,9 @@ def read_table(path: Path, limits: DataLimits | None = None) -> Table:
         raise DatasetError(
             f"manifest {path}: unsupported file type '{path.suffix}'; use one of {', '.join(FORMATS)}"
         )
+    unusable = path_problem(path)
+    if unusable is not None:  # a name too long for the file system, looping symbolic links
+        raise DatasetError(f"manifest {shorten(str(path))}: cannot use this path ({unusable})")
     if not path.is_file():
         problem = "does not exist" if not path.exists() else "is not a file"
         raise DatasetError(f"manifest {path} {problem}")
@@ -56,6 +60,8 @@ def read_table(path: Path, limits: DataLimits | None = None) -> Table:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"manifest {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise DatasetError(f"manifest {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
     if fmt == "jsonl":
         table = _read_jsonl(path, text, limits)
     else:

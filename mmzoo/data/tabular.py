@@ -36,7 +36,7 @@ class SklearnDigits(ExampleDataset):
 
     name = NAME
     num_classes = 10
-    label_names = tuple(str(d) for d in range(10))
+    labels = tuple(str(d) for d in range(10))  # class names by target index (see mmzoo.data)
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ def describe_model(name: str) -> dict[str, Any]:
     saved = facts.saved
     with skip_init():  # parameters on the meta device: counted, never allocated
         model = build_model(facts.spec, registry=registry, where=facts.where, for_weights=True,
-                            requires=saved.requires if saved else None)
+                            requires=saved.requires if saved else None, loaded=saved.spec if saved else None)
     parts, inputs = [], {}
     for ref in model.typed_spec.parts():
         module = model.get_submodule(ref.path)

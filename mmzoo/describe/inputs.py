@@ -1,7 +1,8 @@
 """What raw input each encoder of a model expects, as ``mmzoo info`` shows it.
 
 An encoder may describe its raw input itself with an optional ``raw_input`` attribute (``mmzoo.RawInput``:
-``kind``, ``size``, ``channels``, ``sample_rate``, ``max_length``, ``accepts``, ``description``; read here
+``kind``, ``size``, ``channels``, ``sample_rate``, ``max_seconds``, ``max_length``, ``dim``, ``accepts``,
+``description``; read here
 duck-typed, from a dataclass, a mapping or plain attributes). Without one, this says what can be said:
 the modality its plugin registered, and the common settings it exposes (``sample_rate``,
 ``max_length``, ``in_dim``...).
@@ -13,7 +14,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-RAW_INPUT_FIELDS = ("kind", "size", "channels", "sample_rate", "max_length", "accepts", "description")
+RAW_INPUT_FIELDS = ("kind", "size", "channels", "sample_rate", "max_seconds", "max_length", "dim", "accepts",
+                    "description")
 # Attributes encoders commonly expose, and the raw-input field each one tells.
 _SETTINGS = (("sample_rate", "sample_rate"), ("sampling_rate", "sample_rate"), ("max_length", "max_length"),
              ("in_dim", "size"), ("image_size", "size"), ("img_size", "size"), ("in_channels", "channels"),
@@ -71,8 +73,12 @@ def input_text(found: Mapping[str, Any]) -> str:
         parts.append("x".join(map(str, size)) if isinstance(size, list) else f"size {size}")
     if found.get("sample_rate"):
         parts.append(f"{found['sample_rate']} Hz")
+    if found.get("max_seconds"):
+        parts.append(f"at most {found['max_seconds']:g} s")
     if found.get("max_length"):
         parts.append(f"max length {found['max_length']}")
+    if found.get("dim"):
+        parts.append(f"{found['dim']} numbers")
     text = ", ".join(parts)
     accepts = found.get("accepts")
     if accepts:

@@ -17,11 +17,12 @@ from urllib.parse import urlparse
 from mmzoo.errors import HubError, SpecError, WeightsError
 from mmzoo.hub.errors import hub_errors, where_in_repo
 from mmzoo.hub.settings import HubSettings, hub_settings, reachable
+from mmzoo.localpaths import shorten
 from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModel, is_pickle, read_model_dir
 from mmzoo.sources import HF_HUB_PREFIX
 from mmzoo.tensorfile import read_layout
 
-_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")  # the Hub's 96 per name
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -29,7 +30,7 @@ def parse_hub_id(name: str) -> tuple[str, str | None]:
     """``"hf-hub:org/repo@rev"`` (prefix optional) -> ``("org/repo", "rev")``; revision ``None`` means main."""
     body = name[len(HF_HUB_PREFIX) :] if name.startswith(HF_HUB_PREFIX) else name
     repo_id, _, revision = body.partition("@")
-    check_repo_id(repo_id, what=repr(name))
+    check_repo_id(repo_id, what=repr(shorten(name, 200)))
     if "@" in body and not revision:
         raise SpecError(f"{name!r}: nothing after '@'; give a branch, tag or commit sha, or drop the '@'")
     return repo_id, revision or None
@@ -38,8 +39,9 @@ def parse_hub_id(name: str) -> tuple[str, str | None]:
 def check_repo_id(repo_id: str, what: str = "repo id") -> str:
     """``repo_id`` if it is a Hub repo id like ``org/name``; a SpecError otherwise."""
     if not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or ".." in repo_id:
-        raise SpecError(f"{what}: expected a Hub repo id like 'org/name' (letters, digits, '.', '_', '-'), "
-                        f"got {repo_id!r}")
+        shown = repo_id if not isinstance(repo_id, str) or len(repo_id) <= 200 else f"{repo_id[:200]}…"
+        raise SpecError(f"{what}: expected a Hub repo id like 'org/name' (letters, digits, '.', '_', '-'; at most "
+                        f"96 characters each), got {shown!r}")
     return repo_id
 
 

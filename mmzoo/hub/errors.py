@@ -5,9 +5,10 @@ Messages never show a token; they name the repo, revision, file and endpoint con
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
-from mmzoo.errors import HubError, MmzooError
+from mmzoo.errors import HubError, MmzooError, SpecError
 from mmzoo.hub.settings import HubSettings
 from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME
 
@@ -59,6 +60,23 @@ def translate_error(exc: BaseException, repo_id: str, revision: str | None, file
     return HubError(f"the Hub at {endpoint} failed on {where} ({kind}); try again later")
 
 
+_CUT_SHORT = re.compile(r"Consistency check failed: file should be of size (\d+) but has size (\d+)")
+
+
+def cut_short(exc: BaseException, repo_id: str, revision: str | None, filename: str | None,
+              settings: HubSettings) -> HubError | None:
+    """The HubError for huggingface_hub's ``OSError: Consistency check failed`` (a download that ended
+    before the whole file arrived), or None for any other error. huggingface_hub downloads into a
+    temporary file it deletes on failure, so nothing partial stays in the cache and a retry starts afresh."""
+    match = _CUT_SHORT.search(str(exc)) if isinstance(exc, OSError) else None
+    if match is None:
+        return None
+    expected, got = match.groups()
+    return HubError(f"the download of {where_in_repo(repo_id, revision, filename)} from {settings.endpoint} was cut "
+                    f"short ({got} of {expected} bytes arrived): the connection dropped or a proxy truncated it. "
+                    f"Nothing partial was kept in the Hub cache; run the same call again to download it afresh")
+
+
 @contextmanager
 def hub_errors(repo_id: str, revision: str | None, filename: str | None, settings: HubSettings,
                 *, writing: bool = False, has_token: bool = True):
@@ -73,4 +91,11 @@ def hub_errors(repo_id: str, revision: str | None, filename: str | None, setting
         if isinstance(exc, hub_error) or _is_connection_error(exc):
             raise translate_error(exc, repo_id, revision, filename, settings=settings, writing=writing,
                                   has_token=has_token) from None
+        if isinstance(exc, hf.HFValidationError):  # a repo id or revision the client itself refuses
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            where = where_in_repo(repo_id, revision)
+            raise SpecError(f"{where}: not a valid Hub repo id or revision ({detail})") from None
+        truncated = cut_short(exc, repo_id, revision, filename, settings)
+        if truncated is not None:
+            raise truncated from None
         raise

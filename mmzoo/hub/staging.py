@@ -19,7 +19,7 @@ from typing import Any
 
 from mmzoo.errors import HubError
 from mmzoo.hub.leaks import redact_home
-from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME, read_model_dir
+from mmzoo.saved import CONFIG_NAME, WEIGHTS_NAME, check_labels, read_model_dir
 from mmzoo.tensorfile import read_layout
 
 RUN_MODEL_DIR = "model"  # where a training run directory keeps its final model
@@ -103,6 +103,8 @@ def stage_checkpoint(run_dir: Path, which: str, staging: Path) -> None:
         training.update(best_metric=best.get("metric") or raw.get("best_metric"), best_mode=raw.get("best_mode"))
     config["training"] = {k: v for k, v in training.items() if v is not None}
     config["metrics"] = logged[0] if logged else {}
+    if config.get("labels") is None and info.get("labels") is not None:  # a run stopped before model/ existed
+        config["labels"] = list(check_labels(info["labels"], f"{path}/checkpoint.json labels"))
     if not config.get("datasets"):
         train_split = data.get("train") if isinstance(data.get("train"), dict) else {}
         names = [s.get("dataset") for s in (train_split, eval_split)]

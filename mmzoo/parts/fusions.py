@@ -310,7 +310,8 @@ class FiLMFusion(_KeyedFusion):
 class ProjectFusion(_KeyedFusion):
     """Project each modality to ``dim`` and keep them apart: returns ``{key: Tensor[B, dim]}``.
 
-    For heads that compare modalities (``contrastive``); ``output_kind = "dict"``.
+    For heads that compare modalities (``contrastive``); ``output_kind = "dict"``. Given the features of
+    some of its keys only, it returns their projections alone (``model.embed`` of one modality).
     """
 
     part_name = "project"
@@ -322,4 +323,6 @@ class ProjectFusion(_KeyedFusion):
         self.proj = self._projections(self.output_dim)
 
     def forward(self, features: Features) -> dict[str, Tensor]:
-        return {k: self.proj[k](x) for k, x in zip(self.keys, self._pooled(features))}
+        keys = [k for k in self.keys if k in features] or self.keys  # none of them: the error names them all
+        gathered = gather_features(self.label, features, keys)
+        return {k: self.proj[k](gathered[k].pooled) for k in keys}

@@ -7,6 +7,7 @@ The conformance kit checks that a part honours the contract the builder and trai
     def test_my_encoder():
         check_encoder(MyEncoder, {"output_dim": 32}, modality="image")
 
+``check_dataset`` checks a dataset's items and its optional ``labels``,
 and :func:`check_logger` checks an experiment logger (the ``mmzoo_register_loggers`` hook).
 
 Importing this package is cheap; torch loads when a part check runs.
@@ -18,12 +19,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mmzoo.testing.conformance import check_encoder, check_fusion, check_head, default_examples
+    from mmzoo.testing.dataset_check import check_dataset
     from mmzoo.testing.logger_conformance import check_logger
 
-__all__ = ["check_encoder", "check_fusion", "check_head", "check_logger", "default_examples"]
+__all__ = [
+    "check_dataset",
+    "check_encoder",
+    "check_fusion",
+    "check_head",
+    "check_logger",
+    "default_examples",
+]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "check_dataset":
+        from mmzoo.testing.dataset_check import check_dataset
+
+        return check_dataset
     if name == "check_logger":
         from mmzoo.testing.logger_conformance import check_logger
 

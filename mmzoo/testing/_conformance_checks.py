@@ -279,3 +279,29 @@ def assert_metrics_equal(expected: dict[str, float], actual: dict[str, float], l
         assert math.isclose(value, actual[name], rel_tol=1e-6, abs_tol=1e-9), (
             f"{label}: {what}: {name} = {actual[name]} but expected {value}"
         )
+
+
+def check_path_params(factory: Any, label: str) -> None:
+    """The optional ``path_params`` declaration (:mod:`mmzoo.localpaths`): a tuple of the names of the
+    factory's parameters whose values may be local paths; each one a parameter the factory takes."""
+    import inspect
+
+    target = getattr(factory, "__wrapped__", factory)
+    declared = getattr(target, "path_params", getattr(factory, "path_params", None))
+    if declared is None:
+        return
+    assert isinstance(declared, (tuple, list)) and all(isinstance(n, str) and n.isidentifier() for n in declared), (
+        f"{label}: path_params must be a tuple of parameter names (those whose values may be local paths), "
+        f"got {declared!r}"
+    )
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return  # it passes any keyword on (to timm, to transformers): any name may be one of them
+    unknown = [name for name in declared if name not in params]
+    assert not unknown, (
+        f"{label}: path_params names {unknown}, which the factory does not take (it takes {', '.join(params)}); "
+        f"a misspelt name leaves that path unchecked in loaded configs"
+    )

@@ -12,7 +12,11 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
 - the loss is a finite scalar, metrics are plain floats, metric sums merge across batches, and
   metric names are fixed when the head is built (a head that never ran a batch names them too);
 - a state_dict saved with safetensors and loaded into a freshly built part reproduces its
-  outputs in eval mode (nothing the part needs lives outside its state_dict).
+  outputs in eval mode (nothing the part needs lives outside its state_dict);
+- an encoder's optional ``raw_input`` (a :class:`mmzoo.RawInput`) is true: its kind, sizes, and for
+  file paths, that a file gives what its decoded value gives (:mod:`mmzoo.testing.raw_input_check`).
+- an optional ``path_params`` declaration (the parameters that are local paths, refused when they
+  come from a loaded model's config) names parameters the factory takes.
 
 ``factory`` may be a class or callable, or the registered name of a part (``"cnn"``,
 ``"DIST:name"``, ``"timm/resnet18"``), resolved through the installed plugins.
@@ -37,6 +41,7 @@ from mmzoo.testing._conformance_checks import (
     check_gradients,
     check_metrics,
     check_output_dim,
+    check_path_params,
     check_pooled_alone_trains,
     check_round_trip,
     detach,
@@ -46,6 +51,7 @@ from mmzoo.testing._conformance_checks import (
     valid_tokens,
 )
 from mmzoo.testing._metric_rows import check_metric_rows
+from mmzoo.testing.raw_input_check import check_raw_input
 
 __all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
 
@@ -142,6 +148,7 @@ def check_encoder(
     ``fnmatch`` patterns of parameter names allowed to get no gradient.
     """
     build, label, registered = _resolve("encoder", factory)
+    check_path_params(build, label)
     encoder = _build(build, label, (), params, seed=0)
     dim = check_output_dim(encoder, label)
     assert callable(getattr(encoder, "preprocess", None)), (
@@ -202,6 +209,7 @@ def check_encoder(
     check_round_trip(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
     )
+    check_raw_input(encoder, label)
     return encoder
 
 
@@ -266,6 +274,7 @@ def check_fusion(
     influence the output (receive a gradient).
     """
     build, label, _ = _resolve("fusion", factory)
+    check_path_params(build, label)
     input_dims = dict(input_dims)
     fusion = _build(build, label, (dict(input_dims),), params, seed=0)
     check_output_dim(fusion, label)
@@ -375,6 +384,7 @@ def check_head(
     concatenation, and that the optional ``bind_distributed`` with a world of one changes nothing.
     """
     build, label, _ = _resolve("head", factory)
+    check_path_params(build, label)
 
     def build_bound(seed: int) -> nn.Module:  # as the builder builds a head: constructed, then bound
         part = _build(build, label, (input_dim,), params, seed=seed)

@@ -272,8 +272,20 @@ class ReadEndpoints:
                 return self._send(416, b"", headers)
             status, body = 206, data[start : end + 1]
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        if method == "GET":
+            body = self._maybe_truncated(repo_type, repo_id, entry.etag, body)
         headers["Content-Length"] = str(len(body))
         self._send(status, body, headers, head=method == "HEAD")
+
+
+    def _maybe_truncated(self, repo_type: str, repo_id: str, etag: str, body: bytes) -> bytes:
+        """``body`` cut short when a test asked for it (:meth:`HubServer.serve_truncated`)."""
+        with self.server.state.lock:
+            fault = self.server.truncations.get((repo_type, repo_id, etag))
+            if fault is None or fault[1] <= 0:
+                return body
+            fault[1] -= 1
+            return body[: fault[0]]
 
 
 class WriteEndpoints:

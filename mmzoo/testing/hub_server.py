@@ -24,6 +24,9 @@ What it does enforce, so that tests of access control mean something:
   serves one request (``Connection: close``); past ``max_pending`` waiting connections the server
   answers 503; a client silent for ``request_timeout`` seconds is dropped.
 
+Fault injection, for tests of clients only: ``serve_corrupted`` (other bytes under the same metadata)
+and ``serve_truncated`` (the next downloads of a file cut short).
+
 Use::
 
     with HubServer(tokens={"hf_test": "tester"}) as hub:
@@ -350,7 +353,7 @@ class HubServer:
         )
         httpd.policy, httpd.page_size, httpd.state = self.policy, self.page_size, self.state
         httpd.max_body_bytes, httpd.max_file_bytes = self.max_body_bytes, self.max_file_bytes
-        httpd.pending_uploads, httpd.content_override = {}, {}
+        httpd.pending_uploads, httpd.content_override, httpd.truncations = {}, {}, {}
         httpd.record = self.requests.append
         httpd.url = f"http://{self.host}:{httpd.server_address[1]}"
         httpd.repo_url = lambda t, r: f"{httpd.url}/{'' if t == 'model' else t + 's/'}{r}"
@@ -382,6 +385,19 @@ class HubServer:
         if repo is None:
             raise KeyError(repo_id)
         return repo
+
+    # ---- fault injection (tests only: a real Hub never does this on purpose) ---------------------------
+    def serve_truncated(self, repo_id: str, path: str, *, keep_bytes: int | None = None, times: int = 1,
+                        revision: str = "main") -> None:
+        """Cut the next ``times`` downloads (GET) of ``path`` short after ``keep_bytes`` bytes (default: half),
+        as a dropped connection or a broken proxy would, while the metadata (HEAD: size, ETag) still
+        describes the whole file. Later downloads get the whole file again."""
+        repo = self.repo(repo_id)
+        entry = repo.resolve(revision).files[path]
+        keep = entry.size // 2 if keep_bytes is None else keep_bytes
+        if not 0 <= keep < entry.size:
+            raise ValueError(f"keep_bytes must be in [0, {entry.size}) for {path}, got {keep_bytes}")
+        self._httpd.truncations[(repo.repo_type, repo_id, entry.etag)] = [keep, times]
 
     def serve_corrupted(self, repo_id: str, path: str, data: bytes, revision: str = "main") -> None:
         """From now on, serve ``data`` in place of ``path``'s content (a broken mirror or CDN) while every

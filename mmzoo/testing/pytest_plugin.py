@@ -10,9 +10,9 @@ fixtures with no import and no ``conftest.py`` (``pytest -p no:mmzoo`` turns the
   127.0.0.1, with this process and its children pointed at it (``HF_ENDPOINT``,
   ``HF_HUB_DISABLE_XET=1``, a private ``HF_HOME`` and a write token ``mmzoo_hub.token``), so
   ``push_to_hub`` and ``create_model("hf-hub:...")`` run for real with no network.
-- ``mmzoo_check_encoder``, ``mmzoo_check_fusion``, ``mmzoo_check_head``, ``mmzoo_check_logger``: the
-  conformance checks of :mod:`mmzoo.testing` (the same functions; torch loads when a part check is
-  requested).
+- ``mmzoo_check_encoder``, ``mmzoo_check_fusion``, ``mmzoo_check_head``, ``mmzoo_check_dataset``,
+  ``mmzoo_check_logger``: the conformance checks of :mod:`mmzoo.testing` (the same functions; torch
+  loads when a part check is requested).
 
 Loading this module costs next to nothing: it imports pytest and nothing of torch or the Hub.
 """
@@ -112,6 +112,14 @@ def mmzoo_check_head() -> Callable[..., Any]:
     from mmzoo.testing import check_head
 
     return check_head
+
+
+@pytest.fixture
+def mmzoo_check_dataset() -> Callable[..., Any]:
+    """:func:`mmzoo.testing.check_dataset`."""
+    from mmzoo.testing import check_dataset
+
+    return check_dataset
 
 
 @pytest.fixture

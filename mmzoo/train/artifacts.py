@@ -13,6 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from mmzoo.errors import StorageError
+from mmzoo.saved import CONFIG_NAME
+from mmzoo.storage import writing
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
 from mmzoo.train.plot import plot_curves
@@ -24,11 +27,13 @@ def write_run_files(run: RunDir, config: TrainConfig, info: dict[str, Any]) -> N
     import yaml
 
     run.path.mkdir(parents=True, exist_ok=True)
-    ckpt.atomic_write_text(
-        run.config_file, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
-    )
+    with writing(run.config_file):
+        ckpt.atomic_write_text(
+            run.config_file, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+        )
     info = {**info, "torch": torch.__version__, "python": platform.python_version(), "argv": sys.argv}
-    ckpt.atomic_write_text(run.run_info_file, json.dumps(info, indent=2) + "\n")
+    with writing(run.run_info_file):
+        ckpt.atomic_write_text(run.run_info_file, json.dumps(info, indent=2) + "\n")
 
 
 def plot(run: RunDir) -> None:
@@ -110,9 +115,22 @@ def save_model(
     target = run.model_dir
     temp = target.with_name(TEMP_PREFIX + target.name)
     shutil.rmtree(temp, ignore_errors=True)
-    model.save_pretrained(temp, extra=extra)
-    for child in temp.iterdir():
-        ckpt.fsync_file(child)
+    checkpoint = ckpt.CheckpointManager(run.checkpoints_dir, 1).latest()
+    then = (f"; the final model was not written, and checkpoint {checkpoint.name} is intact. Free some space "
+            "and continue with resume: auto, which writes the final model" if checkpoint else
+            "; the final model was not written")
+    try:
+        with writing(temp / CONFIG_NAME):  # model.safetensors: save_weights names it itself
+            model.save_pretrained(temp, extra=extra)
+        with writing(temp):
+            for child in temp.iterdir():
+                ckpt.fsync_file(child)
+    except StorageError as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise StorageError(f"{exc}{then}") from None
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
     if target.exists():
         shutil.rmtree(target)
     temp.rename(target)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from mmzoo.errors import ConfigError, WeightsError
+from mmzoo.storage import writing
 from mmzoo.train.rundir import (
     CHECKPOINT_INFO,
     CHECKPOINT_STATE,
@@ -157,13 +158,24 @@ class CheckpointManager:
         """Write checkpoint ``step`` atomically: ``write(directory)`` puts the weights there, then the
         trainer ``state`` and ``info`` (checkpoint.json) follow; prune all but the last ``keep_last``
         and ``keep``."""
-        temp = self.begin(step)
+        final = self.path_for(step)
+        then = self._kept_note(final)
+        with writing(final, then=then):
+            temp = self.begin(step)
         try:
-            write(temp)
+            with writing(final / MODEL_FILE, then=then):
+                write(temp)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
         return self.finish(temp, step, state, info=info, keep=keep)
+
+    def _kept_note(self, final: Path) -> str:
+        """What a full disk leaves behind while checkpoint ``final`` is written (for its message)."""
+        previous = self.latest()
+        kept = (f"; checkpoint {previous.name} is intact, and nothing of {final.name} was kept" if previous
+                else f"; no earlier checkpoint exists, and nothing of {final.name} was kept")
+        return f"{kept}. Free some space and continue with resume: auto"
 
     def finish(
         self,
@@ -176,15 +188,21 @@ class CheckpointManager:
     ) -> Path:
         """Add the trainer ``state`` and ``info`` to ``temp`` (from :meth:`begin`, its weights written),
         make every file and directory in it durable, and :meth:`commit` it."""
+        final = self.path_for(step)
+        then = self._kept_note(final)
         try:
-            torch.save(state, temp / STATE_FILE)
-            (temp / CHECKPOINT_INFO).write_text(json.dumps({"step": step, **(info or {})}) + "\n", encoding="utf-8")
-            for child in temp.iterdir():
-                if child.is_file():
-                    fsync_file(child)
-                elif child.is_dir():  # a sharded checkpoint's files (each fsynced by its writer)
-                    fsync_dir(child)
-            fsync_dir(temp)
+            with writing(final / STATE_FILE, then=then), open(temp / STATE_FILE, "wb") as handle:
+                torch.save(state, handle)  # through a Python file, so a full disk surfaces as its OSError
+            with writing(final / CHECKPOINT_INFO, then=then):
+                (temp / CHECKPOINT_INFO).write_text(json.dumps({"step": step, **(info or {})}) + "\n",
+                                                    encoding="utf-8")
+            with writing(final, then=then):  # a file system may report a full disk only when flushing
+                for child in temp.iterdir():
+                    if child.is_file():
+                        fsync_file(child)
+                    elif child.is_dir():  # a sharded checkpoint's files (each fsynced by its writer)
+                        fsync_dir(child)
+                fsync_dir(temp)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise

@@ -132,6 +132,13 @@ class FSDPConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """How the ranks of a job wait for each other, whatever the strategy."""
+
+    timeout: float = 300.0
+
+
+@dataclass
 class CompileConfig:
     backend: str = "inductor"
     mode: str | None = None
@@ -165,6 +172,7 @@ class TrainConfig:
     ddp: DDPConfig = field(default_factory=DDPConfig)
     fsdp: FSDPConfig = field(default_factory=FSDPConfig)
     activation_checkpointing: list[str] = field(default_factory=list)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     device: str = "auto"
     source: str | None = field(default=None, compare=False)
 
@@ -371,6 +379,17 @@ FSDP = Section(
     build=lambda v, p, probs: FSDPConfig(**v),
 )
 
+DISTRIBUTED = Section(
+    {
+        "timeout": Field(
+            Float(0.0, exclusive_minimum=True), 300.0, "seconds a rank waits for the others in a collective "
+            "(every strategy) before the job fails with a message, instead of hanging when a rank stopped or "
+            "hung; raise it when one step or one evaluation can legitimately take longer"
+        ),
+    },
+    build=lambda v, p, probs: DistributedConfig(**v),
+)
+
 COMPILE = AnyOf(
     [
         Bool(),
@@ -481,6 +500,7 @@ SCHEMA = Section(
             "kept (less memory, about one more forward of them), e.g. [encoders.image]; a module list "
             "(encoders.image.model.blocks) means each of its blocks; any strategy"
         ),
+        "distributed": Field(DISTRIBUTED, DistributedConfig, "how the ranks of a job wait for each other"),
         "device": Field(Choice(("auto", "cpu", "cuda")), "auto", "auto: CUDA when available"),
     },
     build=_build_train,

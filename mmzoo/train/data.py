@@ -272,11 +272,17 @@ class Loaders:
 
 
 def build_loaders(
-    data: DataConfig, collator: Callable, *, seed: int, rank: int, world_size: int, pin_memory: bool
+    data: DataConfig, collator: Callable, *, seed: int, rank: int, world_size: int, pin_memory: bool,
+    check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Loaders:
-    """Datasets from ``data``, the resumable training loader and the sharded evaluation loader."""
+    """Datasets from ``data``, the resumable training loader and the sharded evaluation loader.
+    ``check`` sees the datasets first (``{"data.train": ..., "data.eval": ... or None}``) and returns
+    the ones to load (e.g. with their targets matched to the model's labels)."""
     train_set = build_dataset(data.train, "data.train")
     eval_set = build_dataset(data.eval, "data.eval") if data.eval is not None else None
+    if check is not None:
+        checked = check({"data.train": train_set, "data.eval": eval_set})
+        train_set, eval_set = checked["data.train"], checked["data.eval"]
     common = {
         "num_workers": data.num_workers,
         "prefetch_factor": data.prefetch_factor,

@@ -7,8 +7,10 @@ use NCCL on ``cuda:LOCAL_RANK``; CPU ranks use gloo.
 
 from __future__ import annotations
 
+import datetime
 import gc
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from mmzoo.errors import ConfigError
+from mmzoo.errors import ConfigError, MmzooError
 
 
 @dataclass
@@ -164,6 +166,35 @@ def step_stats(
     return StepStats(stats, ctx.all_reduce_sum_async(stats), None)
 
 
+# How gloo and NCCL report a peer that stopped answering (a timeout) or went away (a closed connection).
+_PEER_LOST = re.compile(r"timed out|timeout|connection (?:closed|reset) by peer|pair closure|broken pipe", re.I)
+
+
+class DistributedError(MmzooError):
+    """The ranks of a job could not work together: one stopped answering within ``distributed.timeout``
+    or went away (a hung, stopped or killed rank, a lost connection)."""
+
+
+def lost_peer_error(exc: BaseException, *, rank: int, timeout: float, step: int | None = None,
+                    checkpoint: tuple[int, Any] | None = None) -> DistributedError | None:
+    """The :class:`DistributedError` for ``exc`` when it is a collective that failed because another
+    rank stopped answering or went away (not a mistake of this rank's own); None otherwise. ``step``
+    and ``checkpoint`` (step, path of the last one saved) say where the run was."""
+    if not isinstance(exc, RuntimeError) or not dist.is_initialized():
+        return None
+    text = str(exc).strip()
+    if not _PEER_LOST.search(text):
+        return None
+    detail = re.sub(r"^\[[^\]]*\]\s*", "", text.splitlines()[0])  # gloo's "[file.cc:78]" prefix
+    at = f" after step {step}" if step is not None else " while starting"
+    kept = f"; the last checkpoint is {checkpoint[1]} (step {checkpoint[0]})" if checkpoint else ""
+    return DistributedError(
+        f"rank {rank}: the other ranks did not answer within distributed.timeout ({timeout:g} s){at}: a "
+        f"rank stopped, hung or died ({detail}){kept}. Continue with resume: auto once every rank can run; "
+        f"raise distributed.timeout if one step or evaluation legitimately takes longer"
+    )
+
+
 def env_world() -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's environment; (0, 1, 0) outside it."""
 
@@ -201,10 +232,13 @@ def select_device(preference: str, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
-def setup_distributed(device_preference: str = "auto", *, process_group: bool = False) -> DistContext:
+def setup_distributed(
+    device_preference: str = "auto", *, process_group: bool = False, timeout: float | None = None
+) -> DistContext:
     """Create the process group when the environment describes a world of more than one process, or
     when ``process_group`` asks for one even in a world of one (a strategy that wraps the model in
-    torch.distributed machinery, such as DDP, on a single device)."""
+    torch.distributed machinery, such as DDP, on a single device). ``timeout``: seconds a collective
+    (and the rendezvous) waits for the other ranks before it fails (``distributed.timeout``)."""
     rank, world_size, local_rank = env_world()
     device = select_device(device_preference, local_rank)
     if world_size <= 1 and not process_group:
@@ -218,8 +252,54 @@ def setup_distributed(device_preference: str = "auto", *, process_group: bool = 
             kwargs["init_method"] = "env://"
         if device.type == "cuda":
             kwargs["device_id"] = device
+        if timeout is not None:
+            kwargs["timeout"] = datetime.timedelta(seconds=timeout)
         dist.init_process_group(**kwargs)
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, device, backend)
+
+
+#: The launcher's folder for the elastic agent's per-rank error files: ``mmzoo-launch-<pid>-*`` in the
+#: temporary directory, removed when the launch ends, and by the next launch if its launcher was killed.
+LAUNCH_DIR_PREFIX = "mmzoo-launch-"
+#: Set by :func:`launch_local` for its ranks: the launcher's pid (see :mod:`mmzoo.train.lifeline`).
+LAUNCHER_PID_ENV = "MMZOO_LAUNCHER_PID"
+
+
+def remove_stale_launch_dirs() -> list[str]:
+    """Remove the launch folders of launchers that no longer run (killed before they could clean up):
+    those of this user whose pid is gone. Returns the folders removed."""
+    import shutil
+    import tempfile
+
+    removed = []
+    pattern = re.compile(re.escape(LAUNCH_DIR_PREFIX) + r"(\d+)-")
+    root = tempfile.gettempdir()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        try:
+            mine = not hasattr(os, "getuid") or entry.stat().st_uid == os.getuid()
+            if not match or not entry.is_dir(follow_symlinks=False) or not mine:
+                continue
+        except OSError:
+            continue
+        if not _process_exists(int(match.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or a pid we cannot ask about: leave its folder alone
+    return True
 
 
 def launch_local(nproc: int, cli_args: list[str]) -> int:
@@ -242,7 +322,9 @@ def launch_local(nproc: int, cli_args: list[str]) -> int:
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
     # The launcher's own log lines would repeat what rank 0 already reported; failures are summarised below.
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-    logs = tempfile.TemporaryDirectory(prefix="mmzoo-launch-")
+    remove_stale_launch_dirs()
+    logs = tempfile.TemporaryDirectory(prefix=f"{LAUNCH_DIR_PREFIX}{os.getpid()}-")
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # the ranks stop if this process dies (lifeline)
     config = LaunchConfig(
         min_nodes=1,
         max_nodes=1,

@@ -218,6 +218,8 @@ def model_from_checkpoint(path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     model_config.pretrained = False  # the checkpoint holds every weight
     model = model_config.build()
     ckpt.load_model_weights(model, path)
+    if state.get("labels") is not None:  # the class names the run trained with (checkpoints since they are kept)
+        model.labels = state["labels"]
     return model, state["config"]
 
 

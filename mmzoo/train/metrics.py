@@ -67,11 +67,13 @@ class MetricsLog:
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def truncate_after(self, step: int) -> None:
-        """Drop lines logged after ``step`` (a run resumed from that step's checkpoint logs them again);
-        ``time`` carries on from the last line kept."""
+        """Drop lines logged after ``step`` (a run resumed from that step's checkpoint logs them again),
+        and the ``final`` line of a finished run: the resumed run writes its own when it finishes, so a run
+        has one final line however often it was resumed. ``time`` carries on from the last line kept."""
         if not self.enabled or not self.path.exists():
             return
-        kept = [line for line in read_metrics(self.path) if line.get("step", 0) <= step]
+        kept = [line for line in read_metrics(self.path)
+                if line.get("step", 0) <= step and line.get("split") != "final"]
         temp = self.path.with_name(self.path.name + ".tmp")
         temp.write_text("".join(json.dumps(line) + "\n" for line in kept), encoding="utf-8")
         os.replace(temp, self.path)
@@ -89,19 +91,25 @@ class MetricsLog:
                    "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
         if not self.enabled:
             return stamped
-        if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
-        self._handle.write(json.dumps(_plain(stamped)) + "\n")
-        self._handle.flush()
+        from mmzoo.storage import writing
+
+        with writing(self.path):
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+            self._handle.write(json.dumps(_plain(stamped)) + "\n")
+            self._handle.flush()
         for listener in self._listeners:
             listener(stamped)
         return stamped
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            try:
+                handle.close()
+            except OSError:
+                pass  # the line it could not flush failed its write() already, with the message
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -40,13 +40,14 @@ def checkpoint_state(trainer: Trainer, rng_states: list[Any]) -> dict[str, Any]:
         "eval_examples": trainer.eval_examples,
         "config": trainer.config.to_dict(),
         "mmzoo_version": mmzoo.__version__,
+        "labels": list(labels) if (labels := getattr(trainer.model, "labels", None)) is not None else None,
     }
 
 
 def checkpoint_info(state: dict[str, Any]) -> dict[str, Any]:
     """The plain facts of ``state`` that ``checkpoint.json`` repeats for readers without torch."""
-    keys = ("epoch", "world_size", "strategy", "best", "mmzoo_version")
-    return {key: state[key] for key in keys}
+    keys = ("epoch", "world_size", "strategy", "best", "mmzoo_version", "labels")
+    return {key: state.get(key) for key in keys}
 
 
 def restore(trainer: Trainer, state: dict[str, Any], path: Path) -> None:

@@ -45,6 +45,9 @@ CHECKPOINT_SHARDED = "sharded"
 SHARDED_METADATA = ".metadata"
 
 TEMP_PREFIX = ".tmp-"
+# the run's lock (held for the run's life, see mmzoo.train.runlock) and who holds it: not run output
+LOCK_FILE = ".mmzoo-run.lock"
+LOCK_OWNER_FILE = ".mmzoo-run.owner"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -123,7 +126,8 @@ class RunDir:
         return self.config_file.is_file()
 
     def is_occupied(self) -> bool:
-        return self.path.is_dir() and any(self.path.iterdir())
+        """The directory holds something a run wrote (its lock files alone do not count)."""
+        return self.path.is_dir() and any(c.name not in (LOCK_FILE, LOCK_OWNER_FILE) for c in self.path.iterdir())
 
     # --- what the run wrote ----------------------------------------------------------------------
 

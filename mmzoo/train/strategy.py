@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from mmzoo.errors import ConfigError
+from mmzoo.errors import ConfigError, StorageError
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
 from mmzoo.train.distributed import DistContext
@@ -137,11 +137,17 @@ class Strategy:
     ) -> Path:
         """Write checkpoint ``step`` (model, optimizer and the trainer's ``state``); a collective that
         returns the checkpoint's path on every rank."""
-        path = None
+        path, failed = None, None
         if self.ctx.is_main:
             state = {**state, "optimizer": optimizer.state_dict()}
-            path = manager.save(step, state, ckpt.model_writer(self.model, step), info=info, keep=keep)
-        return self.ctx.broadcast_object(path)
+            try:
+                path = manager.save(step, state, ckpt.model_writer(self.model, step), info=info, keep=keep)
+            except StorageError as exc:  # a full disk: every rank stops with the message, none waits
+                failed = str(exc)
+        path, failed = self.ctx.broadcast_object((path, failed))
+        if failed:
+            raise StorageError(failed)
+        return path
 
     def load_checkpoint(self, path: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
         """Restore model and optimizer from checkpoint ``path`` (every rank reads it itself, so no rank

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +29,18 @@ from mmzoo.train import artifacts, resume
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
 from mmzoo.train.data import build_loaders, close_loader, move_to_device, seed_cpu_rngs
-from mmzoo.train.distributed import DistContext, env_world, setup_distributed, step_stats, under_launcher
+from mmzoo.train.datacheck import check_training_data
+from mmzoo.train.distributed import (
+    LAUNCHER_PID_ENV,
+    DistContext,
+    env_world,
+    lost_peer_error,
+    setup_distributed,
+    step_stats,
+    under_launcher,
+)
 from mmzoo.train.evaluate import evaluate
+from mmzoo.train.lifeline import follow_launcher
 from mmzoo.train.memory import malloc_tuned
 from mmzoo.train.metrics import MetricsLog
 from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, is_fused
@@ -37,6 +48,7 @@ from mmzoo.train.parallel import apply_channels_last
 from mmzoo.train.precision import Precision
 from mmzoo.train.progress import Progress
 from mmzoo.train.rundir import RunPlan, plan_run
+from mmzoo.train.runlock import RunDirLock, held_for_me
 from mmzoo.train.selection import apply_activation_checkpointing
 from mmzoo.train.signals import GracefulStop
 from mmzoo.train.strategy import create_strategy, strategy_class
@@ -68,12 +80,39 @@ class TrainResult:
 
 def train(config: TrainConfig, *, hooks: Sequence[Hook] = ()) -> TrainResult:
     """Train as configured (this process is one rank when started by torchrun). Each hook is called
-    with a :class:`~mmzoo.train.view.TrainerView` after every optimizer step."""
+    with a :class:`~mmzoo.train.view.TrainerView` after every optimizer step.
+
+    The run directory is locked for the run's life (:mod:`mmzoo.train.runlock`); under a launcher the
+    rank stops when the launcher dies (:mod:`mmzoo.train.lifeline`), and a rank that stops answering
+    fails the others after ``distributed.timeout`` seconds with a :class:`DistributedError`.
+    """
+    if under_launcher():
+        launcher = os.environ.get(LAUNCHER_PID_ENV, "")
+        follow_launcher(int(launcher) if launcher.isdigit() else None)
     strategy = strategy_class(config, env_world()[1])
-    ctx = setup_distributed(config.device, process_group=strategy.needs_process_group)
+    ctx = setup_distributed(config.device, process_group=strategy.needs_process_group,
+                            timeout=config.distributed.timeout)
+    lock = RunDirLock(config.output_dir)
+    trainer = None
     try:
-        return Trainer(config, ctx, hooks=hooks).run()
+        refused = None
+        if ctx.is_main and not held_for_me(config.output_dir):
+            try:
+                lock.acquire()
+            except ConfigError as exc:
+                refused = str(exc)
+        ctx.raise_if_any(refused)
+        trainer = Trainer(config, ctx, hooks=hooks)
+        return trainer.run()
+    except RuntimeError as exc:
+        saved = trainer.last_saved if trainer is not None else None
+        error = lost_peer_error(exc, rank=ctx.rank, timeout=config.distributed.timeout,
+                                step=trainer.step if trainer is not None else None, checkpoint=saved)
+        if error is None:
+            raise
+        raise error from None
     finally:
+        lock.release()
         ctx.close()
 
 
@@ -142,6 +181,7 @@ class Trainer:
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
             pin_memory=self.device.type == "cuda",
+            check=lambda splits: check_training_data(self.model, splits, self.message),
         )
         self.train_set, self.eval_set = loaders.train_set, loaders.eval_set
         self.train_loader, self.sampler, self.eval_loader = loaders.train, loaders.sampler, loaders.eval

@@ -1,4 +1,4 @@
-"""WAV reading, resampling and eSpeak NG synthesis."""
+"""Audio files (soundfile, and scipy where soundfile is missing), resampling and eSpeak NG synthesis."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from mmzoo.data.audio import audio_value, read_wav, resample, write_wav
+from mmzoo.data.audio import audio_value, read_audio, resample, write_wav
 from mmzoo.data.speech import get_synthesizer, trim_silence
 from mmzoo.errors import DatasetError
 
@@ -34,10 +34,10 @@ def _write_pcm(path, ints: np.ndarray, width: int, channels: int = 1, rate: int 
         (4, np.array([0, 1 << 30, -(1 << 31), -(1 << 30)]), [0.0, 0.5, -1.0, -0.5]),
     ],
 )
-def test_read_wav_sample_widths(tmp_path, width, ints, expected):
+def test_read_audio_sample_widths(tmp_path, width, ints, expected):
     path = tmp_path / "x.wav"
     _write_pcm(path, ints, width)
-    samples, rate = read_wav(path)
+    samples, rate = read_audio(path)
     assert rate == 8000 and samples.dtype == np.float32
     np.testing.assert_allclose(samples, expected, atol=1e-6)
 
@@ -45,22 +45,22 @@ def test_read_wav_sample_widths(tmp_path, width, ints, expected):
 def test_stereo_is_mixed_to_mono_and_write_round_trips(tmp_path):
     path = tmp_path / "stereo.wav"
     _write_pcm(path, np.array([16384, 0, -16384, -16384]), 2, channels=2)
-    samples, _ = read_wav(path)
+    samples, _ = read_audio(path)
     np.testing.assert_allclose(samples, [0.25, -0.5])
     out = tmp_path / "mono.wav"
     signal = np.sin(np.linspace(0, 20, 500)).astype(np.float32) * 0.8
     write_wav(out, signal, 16000)
-    back, rate = read_wav(out)
+    back, rate = read_audio(out)
     assert rate == 16000 and np.max(np.abs(back - signal)) < 1e-4
 
 
-def test_read_wav_errors_name_the_file(tmp_path):
+def test_read_audio_errors_name_the_file(tmp_path):
     bad = tmp_path / "not.wav"
     bad.write_bytes(b"RIFF....WAVEjunk")
-    with pytest.raises(DatasetError, match="not.wav is not a readable PCM WAV file"):
-        read_wav(bad)
+    with pytest.raises(DatasetError, match="not.wav is not an audio file soundfile can read"):
+        read_audio(bad)
     with pytest.raises(DatasetError, match="cannot read audio file .*missing.wav"):
-        read_wav(tmp_path / "missing.wav")
+        read_audio(tmp_path / "missing.wav")
 
 
 def _peak_frequency(x: np.ndarray, rate: int) -> float:
@@ -77,7 +77,7 @@ def test_resample_keeps_pitch_and_duration_and_removes_aliases():
     assert abs(np.sqrt(np.mean(down**2)) - 0.5 / np.sqrt(2)) < 1e-3  # amplitude preserved
     high = np.sin(2 * np.pi * 10000 * t)  # above the new Nyquist (8 kHz): must vanish, not alias
     away_from_edges = resample(high, 22050, 16000)[500:-500]  # (the cut-off ends ring a little)
-    assert np.max(np.abs(away_from_edges)) < 1e-5
+    assert np.max(np.abs(away_from_edges)) < 1e-3  # over 60 dB below the tone
     up = resample(down, 16000, 22050)
     assert len(up) == 22050 and np.max(np.abs(up - tone)[500:-500]) < 1e-4
     assert resample(tone, 22050, 22050).dtype == np.float32

@@ -46,7 +46,7 @@ def test_sizes_and_item_format():
         assert audio["array"].dtype == np.float32 and audio["array"].shape == (16000,)
         assert np.abs(audio["array"]).max() <= 1.0
         assert type(example["target"]) is int and 0 <= example["target"] <= 9
-    assert ds.num_classes == 10 and ds.label_names[7] == "seven" and ds.keys == ("image", "audio")
+    assert ds.num_classes == 10 and ds.labels[7] == "seven" and ds.keys == ("image", "audio")
 
 
 def test_splits_are_deterministic_disjoint_and_stratified():

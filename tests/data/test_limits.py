@@ -36,7 +36,8 @@ def test_a_wav_with_a_sample_rate_of_zero_is_a_clean_error(tmp_path):
     write_wav(tmp_path / "zero.wav", rate=0, frames=100)
     for params in ({"sample_rate": 16000}, {}):
         data = manifest(tmp_path, "audio,target\nzero.wav,1\n", **params)
-        with pytest.raises(DatasetError, match=r"line 2, column 'audio': .*zero.wav: audio sampling rate 0 is not"):
+        unreadable = r"zero.wav is not an? (audio|WAV) file (soundfile|scipy) can read"  # the decoder refuses rate 0
+        with pytest.raises(DatasetError, match=r"line 2, column .audio.: .*" + unreadable):
             data[0]
 
 

@@ -91,7 +91,8 @@ def test_info_on_a_run_dir_lists_its_model_and_checkpoints(digits_run: Path, cap
     assert info["metrics"]["accuracy"] > 0 and info["datasets"] == ["sklearn-digits"]
     assert info["training"]["checkpoint"] == "last" and info["training"]["steps"] == 8
     assert set(info["inputs"]) == {"image", "vector"}
-    assert info["inputs"]["vector"] == {"kind": "vector", "size": 64, "declared": False}
+    assert info["inputs"]["vector"] == {"kind": "vector", "dim": 64, "accepts": ["array", "tensor", "list"],
+                                        "description": "finite numbers, used as given", "declared": True}
 
     text = info_text(capsys, f"local-dir:{digits_run}")
     assert "none published" not in text
@@ -176,11 +177,12 @@ def test_info_shows_each_encoders_raw_input(install_plugin, capsys, tmp_path: Pa
     assert info["inputs"]["photo"] == {"kind": "image", "size": [32, 32], "channels": 3,
                                        "accepts": ["path", "PIL image", "HWC uint8 array"],
                                        "description": "RGB photo, resized to 32x32", "declared": True}
-    assert info["inputs"]["caption"] == {"kind": "text", "max_length": 64, "declared": False}
+    assert info["inputs"]["caption"] == {"kind": "text", "max_length": 64, "accepts": ["text", "bytes"],
+                                         "description": "UTF-8 bytes, no tokenizer", "declared": True}
     text = info_text(capsys, str(tmp_path / "spec.yaml"))
     assert ("photo: image, 3 channels, 32x32 (accepts path, PIL image, HWC uint8 array): RGB photo, resized to "
             "32x32\n") in text
-    assert "caption: text, max length 64 [inferred]" in text
+    assert "caption: text, max length 64 (accepts text, bytes): UTF-8 bytes, no tokenizer\n" in text
 
 
 def test_unknown_family_members_are_errors_with_close_matches(hub: HubServer, capsys):

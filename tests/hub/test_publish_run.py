@@ -91,6 +91,7 @@ def test_a_run_without_model_dir_publishes_a_checkpoint(hub: HubServer, digits_r
     config = json.loads(hub_text("org/stopped", "config.json", result.revision))
     assert config["spec"]["head"] == {"type": "classification", "num_classes": 10}
     assert config["datasets"] == ["sklearn-digits"] and config["training"]["steps"] == 8
+    assert config["labels"] == [str(d) for d in range(10)]  # the class names the checkpoint kept
     assert mmzoo.create_model("hf-hub:org/stopped").load_report is not None
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmzoo.data.resample import resample
 from mmzoo.errors import BuildError, DatasetError
 from mmzoo.parts.encoders.audio_features import (
     SpectralFrontend,
@@ -15,7 +16,6 @@ from mmzoo.parts.encoders.audio_features import (
     hz_to_mel,
     mel_filterbank,
     mel_to_hz,
-    resample,
 )
 from mmzoo.parts.encoders.mel_cnn import MelCNNEncoder
 
@@ -46,7 +46,7 @@ def test_resample_removes_frequencies_above_the_new_nyquist():
 
 @pytest.mark.parametrize(("orig", "new"), [(44100, 16000), (8000, 22050), (48000, 44100)])
 def test_polyphase_resampling_matches_the_per_sample_filter(orig, new):
-    from mmzoo.parts.encoders.audio_features import _resample_direct, _resample_polyphase
+    from mmzoo.data.resample import _resample_direct, _resample_polyphase
 
     x = torch.randn(3001)
     common = math.gcd(orig, new)

@@ -298,3 +298,24 @@ class RowsWithoutFinish(ContrastiveHead):
 def test_kit_rejects_broken_metric_rows(factory, message):
     with pytest.raises(AssertionError, match=message):
         check_head(factory, 6, {}, keys=("a", "b"), batch_size=8)
+
+
+def vector_with_paths(in_dim: int = 4, output_dim: int = 6, weights_file: str | None = None):
+    return VectorEncoder(in_dim, output_dim)
+
+
+@pytest.mark.parametrize(("declared", "message"), [
+    (("weights_fle",), r"path_params names \['weights_fle'\], which the factory does not take"),
+    ("weights_file", "path_params must be a tuple of parameter names"),
+    ((3,), "path_params must be a tuple of parameter names"),
+])
+def test_kit_rejects_a_path_params_declaration_naming_what_the_factory_does_not_take(monkeypatch, declared,
+                                                                                    message):
+    monkeypatch.setattr(vector_with_paths, "path_params", declared, raising=False)
+    with pytest.raises(AssertionError, match=message):
+        check_encoder(vector_with_paths)
+
+
+def test_kit_accepts_a_path_params_declaration_of_real_parameters(monkeypatch):
+    monkeypatch.setattr(vector_with_paths, "path_params", ("weights_file",), raising=False)
+    check_encoder(vector_with_paths, examples=default_examples("vector", in_dim=4))

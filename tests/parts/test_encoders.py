@@ -110,7 +110,8 @@ def test_cnn_works_with_many_channels_and_no_resize():
 
 @pytest.mark.parametrize(
     ("examples", "message"),
-    [(["not an image"], "example 0: expected a PIL image, numpy array or tensor, got str"),
+    [([{"pixels": 1}], "example 0: expected an image file path, PIL image, numpy array or tensor, got dict"),
+     (["no-such-image.png"], r"example 0: image file no-such-image.png does not exist"),
      ([np.zeros((4, 4, 5, 2))], r"example 0: expected a 2-D or 3-D image, got shape \[4, 4, 5, 2\]"),
      ([np.zeros((9, 9, 7))], r"example 0: cannot tell the channel axis of shape \[9, 9, 7\]"),
      ([np.zeros((0, 4, 3))], "example 0: image is empty"),

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmzoo.parts.encoders.audio_features import resample
+from mmzoo.data.resample import resample
 from mmzoo.parts.encoders.byte_gru import BOS_ID, BYTE_OFFSET, PAD_ID, ByteGRUEncoder
 from mmzoo.parts.encoders.cnn import CNNEncoder
 

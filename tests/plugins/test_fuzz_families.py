@@ -130,3 +130,43 @@ def test_fuzzed_hf_specs_build_or_fail_with_an_mmzoo_error(bert_folder, extra, f
         config = {**TINY_BERT, **settings} if isinstance(settings, dict) else TINY_BERT
         part = {**part, "type": "hf/scratch", "config": config}
     build_and_run("text", part, LONG_TEXT)
+
+
+# --- loaded configs: a saved model whose config.json was edited (#15 point 2) -----------------------------
+PATHLIKE = st.one_of(
+    st.sampled_from(["/etc/passwd", "../../x", "~/.ssh/id_rsa", "file:///etc/passwd", "C:\\w.pth", "..",
+                     "org/name", "weights.safetensors", "timm/resnet18", ".", "./", "a/../../b"]),
+    st.text(max_size=8),
+)
+TIMM_PATH_KEYS = ["pretrained_file", "checkpoint_path", "cache_dir", "pretrained_cfg_overlay", "pretrained_cfg"]
+
+
+@pytest.fixture(scope="module")
+def saved_timm(tmp_path_factory):
+    """A saved timm model: the fuzz edits its config.json as a hostile publisher would."""
+    directory = tmp_path_factory.mktemp("fuzz-loaded") / "model"
+    spec = {"encoders": {"image": {"type": "timm/test_resnet", "img_size": 32}}, "fusion": {"type": "concat"},
+            "head": {"type": "classification", "num_classes": 3}}
+    mmzoo.create_model(spec).save_pretrained(directory)
+    return directory, (directory / "config.json").read_text()
+
+
+@FUZZ
+@given(chosen=st.dictionaries(st.sampled_from(TIMM_PATH_KEYS), PATHLIKE, min_size=1, max_size=3))
+def test_fuzzed_path_parameters_in_a_loaded_config_never_reach_a_part(saved_timm, chosen):
+    import json
+
+    from mmzoo.localpaths import local_path_reason
+
+    directory, original = saved_timm
+    edits = {k: ({"file": v} if k == "pretrained_cfg_overlay" else v) for k, v in chosen.items()}
+    config = json.loads(original)
+    config["spec"]["encoders"]["image"].update(edits)
+    (directory / "config.json").write_text(json.dumps(config))
+    local = [v for v in chosen.values() if local_path_reason(v) is not None]
+    try:
+        mmzoo.create_model(directory)
+    except mmzoo.MmzooError as exc:
+        assert not local or "may not name local files" in str(exc), (chosen, exc)
+        return
+    assert not local, f"{chosen}: a local path from config.json reached the part"

@@ -17,7 +17,7 @@ from mmzoo.testing import check_encoder
 from tests.plugins.support import TINY_AUDIO
 
 pytest.importorskip("transformers")
-from mmzoo_transformers.audio import resample, to_mono  # noqa: E402
+from mmzoo_transformers.audio import to_mono  # noqa: E402
 from mmzoo_transformers.factory import build_hf_encoder  # noqa: E402
 
 
@@ -55,14 +55,30 @@ def test_real_speech_resampled_and_masked_by_duration(arch, speech):
     torch.testing.assert_close(alone[0], out.pooled[0], atol=1e-4, rtol=1e-4)
 
 
-def test_resampling_keeps_the_pitch_and_the_duration():
+def test_resampling_keeps_the_pitch_and_the_duration_with_mmzoos_one_resampler():
     rate = 44100
     t = np.arange(rate, dtype=np.float64) / rate
     tone = np.sin(2 * np.pi * 1000.0 * t)
-    out = resample(tone, rate, 16000)
+    out = to_mono({"array": tone, "sampling_rate": rate}, 16000, "x")
     assert len(out) == 16000
     spectrum = np.abs(np.fft.rfft(out))
     assert np.argmax(spectrum) == 1000  # 1 Hz bins over one second
+    np.testing.assert_array_equal(out, mmzoo.resample_audio(tone.astype(np.float32), rate, 16000))
+
+
+def test_audio_files_are_read_by_path_and_described_by_raw_input(tmp_path):
+    from mmzoo.data.audio import write_wav
+
+    rate = 22050
+    wave = 0.3 * np.sin(2 * np.pi * 220 * np.arange(rate // 2) / rate)
+    write_wav(tmp_path / "a.wav", wave, rate)
+    encoder = build_hf_encoder("tiny-wav2vec2", config=TINY_AUDIO["wav2vec2"], max_seconds=4.0).eval()
+    from_file = encoder.preprocess([tmp_path / "a.wav"])
+    from_value = encoder.preprocess([mmzoo.load_audio(tmp_path / "a.wav")])
+    torch.testing.assert_close(from_file["input_values"], from_value["input_values"])
+    raw = encoder.raw_input
+    assert (raw.kind, raw.sample_rate, raw.max_seconds) == ("audio", 16000, 4.0) and raw.accepts_paths
+    assert "Wav2Vec2FeatureExtractor" in raw.description
 
 
 def test_waveform_forms_are_normalised_to_mono_float():
@@ -78,7 +94,8 @@ def test_waveform_forms_are_normalised_to_mono_float():
 
 @pytest.mark.parametrize(
     "example, message",
-    [("speech.wav", "expected a waveform"),
+    [("speech.wav", r"cannot read audio file speech.wav: it does not exist"),
+     (b"RIFF", "expected a waveform of floats"),
      ({"audio": [0.0]}, "needs 'array'"),
      (np.zeros((2, 3, 4), np.float32), "expected a 1-D waveform"),
      ({"array": np.zeros(10, np.float32), "sampling_rate": -1}, "sampling_rate must be a positive integer")],

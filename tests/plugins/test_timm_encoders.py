@@ -25,6 +25,19 @@ def test_resnet_passes_the_conformance_kit():
     assert out.mask.dtype == torch.bool and bool(out.mask.all())
 
 
+def test_image_files_are_read_by_path_and_described_by_raw_input(tmp_path):
+    encoder = build_timm_encoder("resnet18", img_size=48).eval()
+    Image.fromarray(photo("astronaut")).save(tmp_path / "astronaut.png")
+    from_file = encoder.preprocess([tmp_path / "astronaut.png", str(tmp_path / "astronaut.png")])
+    torch.testing.assert_close(from_file[0], encoder.preprocess([photo("astronaut")])[0])
+    torch.testing.assert_close(from_file[1], from_file[0])
+    raw = encoder.raw_input
+    assert (raw.kind, raw.size, raw.channels) == ("image", (48, 48), 3) and raw.accepts_paths
+    assert "normalised with mean (0.485, 0.456, 0.406)" in raw.description
+    with pytest.raises(DatasetError, match=r"encoder 'timm/resnet18': example 0: image file .*gone.jpg does not exist"):
+        encoder.preprocess([tmp_path / "gone.jpg"])
+
+
 def test_vit_tokens_and_any_timm_kwarg_pass_the_conformance_kit():
     # depth and img_size go straight to timm: a 2-block ViT on 32 px images, 4 patches + 1 class token.
     encoder = check_encoder("timm/vit_tiny_patch16_224", {"img_size": 32, "depth": 2}, modality="image")
@@ -103,7 +116,8 @@ def test_image_kinds_are_converted_to_the_channels_the_model_takes():
 
 @pytest.mark.parametrize(
     "example, message",
-    [("a string", "PIL image or a numpy array"),
+    [("no-such-photo.jpg", "image file no-such-photo.jpg does not exist"),
+     (3.5, "expected an image file path, a PIL image or a numpy array, got float"),
      (np.full((8, 8, 3), 2.0, dtype=np.float32), r"\[0, 1\]"),
      (np.zeros((2, 8, 8, 3), dtype=np.uint8), "expected an image array"),
      (np.zeros((8, 8), dtype=np.complex64), "unsupported image dtype")],

@@ -153,6 +153,8 @@ class GlobalBatchHead(nn.Module):
 """
 
 DATA = '''
+import os
+import signal
 import time
 
 import numpy as np
@@ -163,7 +165,7 @@ class ToyBlobs:
     moves the mean of both inputs, noise hides it partly. Deterministic per (seed, split)."""
 
     def __init__(self, split="train", size=64, dim=8, classes=3, noise=1.0, seed=0, blowup_index=None,
-                 delay=0.0):
+                 delay=0.0, stop_rank=None, stop_after=0):
         if split not in ("train", "test"):
             raise ValueError(f"unknown split {split!r}; expected 'train' or 'test'")
         rng = np.random.default_rng([seed, 0 if split == "train" else 1])
@@ -176,6 +178,9 @@ class ToyBlobs:
         if blowup_index is not None:  # finite, but overflows to inf inside the first layer
             self.vecs[blowup_index] = 3e38
         self.delay = delay
+        # a wedged rank, for the hang tests: rank ``stop_rank`` stops itself (SIGSTOP) at its
+        # ``stop_after``-th example, as a process stuck in a driver or swapped out would stop answering
+        self.stop_rank, self.stop_after, self.fetched = stop_rank, stop_after, 0
 
     def __len__(self):
         return len(self.targets)
@@ -183,6 +188,10 @@ class ToyBlobs:
     def __getitem__(self, index):
         if self.delay:
             time.sleep(self.delay)
+        self.fetched += 1
+        if self.stop_rank is not None and os.environ.get("RANK") == str(self.stop_rank):
+            if self.fetched == self.stop_after:
+                os.kill(os.getpid(), signal.SIGSTOP)
         return {"vec": self.vecs[index], "img": self.imgs[index], "target": int(self.targets[index])}
 
 

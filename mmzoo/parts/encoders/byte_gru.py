@@ -10,6 +10,7 @@ from mmzoo.errors import DatasetError
 from mmzoo.outputs import EncoderOutput
 from mmzoo.parts._common import bad_example, fraction, masked_mean, positive_int
 from mmzoo.parts.base import Encoder
+from mmzoo.rawinput import RawInput
 
 PART = "encoder 'byte-gru'"
 PAD_ID = 0
@@ -60,6 +61,12 @@ class ByteGRUEncoder(Encoder):
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(2 * hidden_dim, self.output_dim)
         self.norm = nn.LayerNorm(self.output_dim)
+
+    @property
+    def raw_input(self) -> RawInput:
+        """Text (a ``str`` is always text here, never a file), truncated to ``max_length`` bytes."""
+        return RawInput("text", max_length=self.max_length, accepts=("text", "bytes"),
+                        description="UTF-8 bytes, no tokenizer")
 
     def preprocess(self, examples: list) -> Tensor:
         """Encode strings into padded byte ids ``LongTensor[B, T]`` (T = the longest, <= max_length)."""

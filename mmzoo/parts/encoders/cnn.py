@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,11 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmzoo.data.images import load_image
 from mmzoo.data.limits import DataLimits, data_limits
 from mmzoo.errors import BuildError, DatasetError
 from mmzoo.outputs import EncoderOutput
 from mmzoo.parts._common import bad_example, fraction, int_list, positive_int
 from mmzoo.parts.base import Encoder
+from mmzoo.rawinput import RawInput
 
 PART = "encoder 'cnn'"
 _LUMA = (0.299, 0.587, 0.114)
@@ -58,7 +61,8 @@ def sincos_2d(height: int, width: int, dim: int, device: torch.device, dtype: to
 class CNNEncoder(Encoder):
     """Images -> tokens ``[B, H'*W', output_dim]`` (one per cell of the final grid) and their mean.
 
-    ``preprocess`` takes PIL images, numpy arrays (``HxW``, ``HxWxC`` or ``CxHxW``; uint8 scaled
+    ``preprocess`` takes image files (a ``str`` or ``pathlib.Path``, read with Pillow under the data
+    limits), PIL images, numpy arrays (``HxW``, ``HxWxC`` or ``CxHxW``; uint8 scaled
     from 0..255, floats taken as 0..1) or tensors (``CxHxW`` or ``HxWxC``), adapts the channel
     count (grey <-> RGB, alpha dropped), resizes to ``image_size`` and normalises with
     ``mean``/``std``. With ``image_size=None`` images are kept as they are and must share a size.
@@ -115,9 +119,17 @@ class CNNEncoder(Encoder):
             )
         return tuple(float(v) for v in values)
 
+    @property
+    def raw_input(self) -> RawInput:
+        """Images (files, PIL, arrays, tensors) resized to ``image_size`` with ``in_channels`` channels."""
+        mean, std = (", ".join(f"{v:g}" for v in values) for values in (self.mean, self.std))
+        return RawInput("image", size=self.image_size, channels=self.in_channels,
+                        accepts=("path", "pil", "array", "tensor"),
+                        description=f"scaled to [0, 1], normalised with mean ({mean}) and std ({std})")
+
     # ---- preprocessing -------------------------------------------------------------------------
     def preprocess(self, examples: list) -> Tensor:
-        """Turn images into a normalised float tensor ``[B, in_channels, H, W]``."""
+        """Turn images (or image files) into a normalised float tensor ``[B, in_channels, H, W]``."""
         if not examples:
             raise DatasetError(f"{PART}: preprocess got an empty list of examples.")
         images = [self._resize(i, self._to_chw(i, ex)) for i, ex in enumerate(examples)]
@@ -135,6 +147,11 @@ class CNNEncoder(Encoder):
     def _to_chw(self, index: int, example: Any) -> Tensor:
         channels_first = False
         limits = data_limits()
+        if isinstance(example, (str, os.PathLike)):  # for an image encoder a string is a file, never text
+            try:
+                example = load_image(example, limits=limits)
+            except DatasetError as exc:
+                raise bad_example(PART, index, str(exc)) from None
         if hasattr(example, "convert") and hasattr(example, "mode"):  # a PIL image, without importing PIL
             self._check_pixels(index, limits, *example.size)  # before a lazily opened file is decoded
             mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(self.in_channels)
@@ -144,7 +161,8 @@ class CNNEncoder(Encoder):
             channels_first = True
         if not isinstance(example, (np.ndarray, Tensor)):
             raise bad_example(
-                PART, index, f"expected a PIL image, numpy array or tensor, got {type(example).__name__}"
+                PART, index,
+                f"expected an image file path, PIL image, numpy array or tensor, got {type(example).__name__}",
             )
         array = torch.from_numpy(np.array(example)) if isinstance(example, np.ndarray) else example
         if array.dim() == 2:

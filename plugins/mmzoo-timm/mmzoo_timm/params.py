@@ -17,6 +17,19 @@ PROBABILITIES = ("drop_rate", "drop_block_rate", "attn_drop_rate", "proj_drop_ra
                  "patch_drop_rate")
 FLAGS = ("scriptable", "exportable", "no_jit", "zero_init_last")
 POOL_EXAMPLES = "'avg', 'max', 'avgmax', 'token' or '' (none)"
+#: The parameters of the timm encoders that name local files (mmzoo's ``path_params`` contract): mmzoo
+#: refuses them when they come from a loaded model's config.json. timm reads ``checkpoint_path`` even when
+#: ``pretrained`` is false, and a pretrained config (overlay) may point at a file.
+PATH_PARAMS = ("pretrained_file", "checkpoint_path", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+#: Of those, the ones that only say where the initial weights come from.
+INITIAL_WEIGHTS_PARAMS = ("pretrained_file", "checkpoint_path", "cache_dir")
+
+
+def forget_initial_weights(params: dict[str, Any]) -> dict[str, Any]:
+    """The ``resolved_params`` that blank the initial-weights files among ``params``: a saved model holds
+    its own weights, so its config.json need not (and, as it must not name local files, may not) say
+    which local file the training started from."""
+    return {key: None for key in INITIAL_WEIGHTS_PARAMS if params.get(key) is not None}
 
 
 def _is_int(value: Any) -> bool:

@@ -1,21 +1,22 @@
 """Audio encoders: a transformers speech backbone and its feature extractor, on raw waveforms.
 
-Waveforms arrive as 1-D arrays at the feature extractor's sampling rate, as ``(array, rate)``
-pairs or as ``{"array": ..., "sampling_rate": ...}`` dicts (the Hugging Face datasets layout);
-other rates are resampled, several channels are mixed to mono.
+Waveforms arrive as audio files (a ``str`` or ``pathlib.Path``, decoded by :func:`mmzoo.load_audio`),
+1-D arrays at the feature extractor's sampling rate, ``(array, rate)`` pairs or
+``{"array": ..., "sampling_rate": ...}`` dicts (the Hugging Face datasets layout); other rates are
+resampled (by mmzoo's one resampler, :func:`mmzoo.resample_audio`), several channels are mixed to mono.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
+import os
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mmzoo import data_limits
+from mmzoo import RawInput, data_limits, load_audio, resample_audio
 from mmzoo.errors import BuildError, DatasetError
 from mmzoo.outputs import EncoderOutput
 
@@ -57,6 +58,11 @@ def to_mono(example: Any, target_rate: int, where: str, max_seconds: float | Non
     (:mod:`mmzoo.data.limits`: its rate and duration), so resampling never asks for gigabytes.
     """
     rate = target_rate
+    if isinstance(example, (str, os.PathLike)):  # for an audio encoder a string is a file, never text
+        try:
+            example = load_audio(example)
+        except DatasetError as exc:
+            raise DatasetError(f"{where}: {exc}") from None
     if isinstance(example, dict):
         if "array" not in example:
             raise DatasetError(
@@ -87,16 +93,8 @@ def to_mono(example: Any, target_rate: int, where: str, max_seconds: float | Non
             data_limits().check_audio(wave.size, rate)
         except DatasetError as exc:
             raise DatasetError(f"{where}: {exc}") from None
-        wave = resample(wave, rate, target_rate)
+        wave = resample_audio(np.asarray(wave, np.float32), rate, target_rate)
     return np.ascontiguousarray(wave, dtype=np.float32)
-
-
-def resample(wave: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling (anti-aliased) from ``rate`` to ``target_rate``."""
-    from scipy.signal import resample_poly
-
-    g = math.gcd(rate, target_rate)
-    return resample_poly(wave.astype(np.float64), target_rate // g, rate // g)
 
 
 class HFAudioEncoder(nn.Module):
@@ -155,8 +153,16 @@ class HFAudioEncoder(nn.Module):
             self.backbone.eval()
         return self
 
+    @property
+    def raw_input(self) -> RawInput:
+        """Waveforms (files, arrays, audio dicts) at the feature extractor's sampling rate."""
+        extractor = type(self.feature_extractor).__name__
+        return RawInput("audio", sample_rate=self.sampling_rate, max_seconds=self.max_seconds,
+                        accepts=("path", "audio-dict", "array", "tensor"),
+                        description=f"mono, features by transformers' {extractor}")
+
     def preprocess(self, examples: list) -> dict[str, Tensor]:
-        """Raw waveforms -> the feature extractor's tensors (and an ``attention_mask``)."""
+        """Audio files or raw waveforms -> the feature extractor's tensors (and an ``attention_mask``)."""
         if not examples:
             raise DatasetError(f"encoder '{self.name}': preprocess got no examples")
         waves = [

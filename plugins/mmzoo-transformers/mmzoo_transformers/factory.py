@@ -234,3 +234,8 @@ def _feature_extractor(cfg: Any, source: Source | None, name: str):
         return AutoFeatureExtractor.from_pretrained(source.path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise missing_files_error(source, "feature extractor (preprocessor_config.json)", exc) from exc
+
+
+# The member (``hf/<model>``) and ``tokenizer`` may name local folders: mmzoo refuses such values when they
+# come from a loaded model's config.json (its ``path_params`` contract); Hub repo ids pass.
+build_hf_encoder.path_params = ("model", "tokenizer")

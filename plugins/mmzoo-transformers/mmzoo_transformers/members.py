@@ -85,6 +85,6 @@ def _local_model_type(member: str, revision: Any) -> Any:
                 return None
             path = Path(found)
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # no such file, not JSON, or not a repo id
+    except (OSError, ValueError, RecursionError):  # no such file, not JSON (or nested past parsing), not a repo id
         return None
     return config.get("model_type") if isinstance(config, dict) else None

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mmzoo import RawInput
 from mmzoo.errors import BuildError, DatasetError
 from mmzoo.outputs import EncoderOutput
 
@@ -195,6 +196,13 @@ class HFTextEncoder(nn.Module):
         if self.frozen:
             self.backbone.eval()
         return self
+
+    @property
+    def raw_input(self) -> RawInput:
+        """Text (a ``str`` is always text here, never a file), truncated to ``max_length`` tokens."""
+        kind = "bytes" if isinstance(self.tokenizer, ByteTokenizer) else "the model's own tokenizer"
+        return RawInput("text", max_length=self.max_length, accepts=("text",),
+                        description=f"tokenized by {kind}, {self.pooling} pooling")
 
     def preprocess(self, examples: list) -> dict[str, Tensor]:
         """Strings -> ``input_ids`` and ``attention_mask`` (and ``token_type_ids``), padded right."""
