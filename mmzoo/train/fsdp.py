@@ -21,6 +21,7 @@ Checkpoints are sharded (see :mod:`mmzoo.train.sharded`); the final model is gat
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,8 @@ class FSDPStrategy(Strategy):
         cuts each rank's piece from the whole tensor exactly as FSDP placed it."""
         from torch.distributed.tensor import DTensor, distribute_tensor
 
-        group = None if self.ctx.backend == "gloo" else dist.new_group(backend="gloo")
+        timeout = datetime.timedelta(seconds=self.config.distributed.timeout)
+        group = None if self.ctx.backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
         for name, tensor in _tensors(model):
             whole = (
                 source[name].contiguous()
