@@ -52,6 +52,7 @@ from mmzoo.testing._conformance_checks import (
     still_flat,
     valid_tokens,
 )
+from mmzoo.testing._metric_rows import check_metric_rows
 from mmzoo.testing.conformance_cache import check_output_cacheable
 from mmzoo.testing.raw_input_check import check_raw_input
 
@@ -382,8 +383,9 @@ def check_head(
     ``metrics``, and that ``metric_sums`` of two half batches merge into the full batch's metrics
     (skipped for ``metrics_within_batch`` heads). Like the builder, it calls the optional
     ``bind_input_keys(keys)`` after construction; then checks that a head which never ran a batch
-    names and computes its metrics from summed statistics the same way, and that the optional
-    ``bind_distributed`` with a world of one changes nothing.
+    names and computes its metrics from summed statistics the same way, that the optional
+    ``metric_rows``/``metrics_from_rows`` give one row per example and merge across batches by
+    concatenation, and that the optional ``bind_distributed`` with a world of one changes nothing.
     """
     build, label, _ = _resolve("head", factory)
     check_path_params(build, label)
@@ -463,6 +465,7 @@ def check_head(
         outputs = head(fused)
     _check_head_metrics(head, outputs, target, batch, label)
     _check_fixed_at_build(head, build_bound(seed=1), outputs, target, label)
+    check_metric_rows(head, build_bound(seed=1), detach(fused), target, batch, label)
     _check_distributed_context(head, fused, target, label, atol)
 
     fixed = detach(fused)

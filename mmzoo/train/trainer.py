@@ -49,6 +49,7 @@ from mmzoo.train.precision import Precision
 from mmzoo.train.progress import Progress
 from mmzoo.train.rundir import RunPlan, plan_run
 from mmzoo.train.runlock import RunDirLock, held_for_me
+from mmzoo.train.selection import apply_activation_checkpointing
 from mmzoo.train.signals import GracefulStop
 from mmzoo.train.strategy import create_strategy, strategy_class
 from mmzoo.train.tracking import Loggers, plan_loggers
@@ -132,15 +133,16 @@ class Trainer:
         run = self.plan.run
         torch.manual_seed(config.seed)  # identical initialisation on every rank and every world size
         seed_cpu_rngs(config.seed)
-        model = config.model.build().to(self.device)
+        model = self.strategy.build_model()
         apply_channels_last(model, config.channels_last)
+        apply_activation_checkpointing(model, config.activation_checkpointing)
         self.frozen = apply_freeze(model, config.optim.freeze)
         self.model = self.strategy.prepare(model, self.frozen)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self._build_data()
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler, self.schedule = build_scheduler(self.optimizer, config.optim, self.total_steps)
-        self.precision = Precision(config.precision, self.device)
+        self.precision = Precision(config.precision, self.device, self.strategy.grad_scaler)
         self.checkpoints = ckpt.CheckpointManager(run.checkpoints_dir, config.keep_last)
         self.log = MetricsLog(run.metrics_file, enabled=ctx.is_main)
         self.step, self.epoch, self.batches_done = 0, 0, 0
@@ -341,10 +343,11 @@ class Trainer:
         loss_total, examples, stop_requested = stats.result()
         if not math.isfinite(loss_total):
             self._non_finite(loss_total)
-        if self.config.optim.clip_grad_norm is not None:
-            scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.trainable, self.config.optim.clip_grad_norm)
-        scaler.step(self.optimizer)
+        with strategy.optimizer_step():
+            if self.config.optim.clip_grad_norm is not None:
+                scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.trainable, self.config.optim.clip_grad_norm)
+            scaler.step(self.optimizer)
         scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -384,6 +387,7 @@ class Trainer:
             precision=self.precision,
             device=self.device,
             forward=self.strategy.eval_forward,
+            lockstep=self.strategy.collective_forward,
         )
         self._set_train_mode()
         self.eval_examples = int(metrics.pop("num_examples"))
