@@ -15,7 +15,7 @@ endif
 STAMP := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: setup test test-fast demo bench lint docs clean
+.PHONY: setup test test-fast demo bench zoo lint docs clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run.py
+
+# The zoo's results table (zoo/results.md, .csv, .png): every recipe in zoo/recipes, 3 seeds, 2 runs at a time.
+zoo: setup
+	$(VENV)/bin/mmzoo sweep zoo/sweep.yaml --parallel 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache site

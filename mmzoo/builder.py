@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def create_model(name_or_spec: str | os.PathLike | Mapping, pretrained: bool = False, *,
                  strict: bool = True, relaxed: Collection[str] = (), allow_pickle: bool = False,
-                 **overrides: Any):
+                 device: Any = None, **overrides: Any):
     """Build a model from a registry name (``name.tag`` picks tagged weights), ``"hf-hub:org/repo[@revision]"``,
     ``"local-dir:PATH"`` or a directory written by ``save_pretrained``, a YAML spec file, or a spec dict
     (see :mod:`mmzoo.sources`).
@@ -34,6 +34,13 @@ def create_model(name_or_spec: str | os.PathLike | Mapping, pretrained: bool = F
     way may be re-initialised instead of loaded, and ``model.load_report`` says so. ``strict=False`` or
     ``relaxed=["head"]`` accept parts that the weights do not fit. ``allow_pickle`` opts in to pickle
     checkpoints (never by default).
+
+    ``device`` (a ``torch.device`` or its name) is where the model's tensors end up. ``"meta"`` builds
+    a skeleton: every parameter and buffer has its shape and dtype but no storage, nothing is
+    initialised and no weights are read (``model.load_report`` is None; parts are built as for loading
+    weights, so none fetches its own). A skeleton is what sharding a large model starts from (the
+    trainer's ``strategy: fsdp``): shard it, materialise each shard with ``Module.to_empty``, then fill
+    the values.
     """
     from mmzoo.plugins import get_registry
     from mmzoo.sources import resolve_source
@@ -41,9 +48,50 @@ def create_model(name_or_spec: str | os.PathLike | Mapping, pretrained: bool = F
     registry = get_registry()
     recipe = resolve_source(name_or_spec, pretrained=pretrained, overrides=overrides, allow_pickle=allow_pickle,
                             registry=registry)
+    target = _device(device)
+    if target is not None and target.type == "meta":
+        return _build_skeleton(recipe, registry=registry)
     if recipe.weights is None:
-        return build_model(recipe.spec, name=recipe.name, registry=registry, where=recipe.where)
-    return _build_and_load(recipe, registry=registry, strict=strict, relaxed=relaxed, allow_pickle=allow_pickle)
+        model = build_model(recipe.spec, name=recipe.name, registry=registry, where=recipe.where)
+    else:
+        model = _build_and_load(recipe, registry=registry, strict=strict, relaxed=relaxed, allow_pickle=allow_pickle)
+    return model if target is None else model.to(target)
+
+
+def _device(device: Any):
+    if device is None:
+        return None
+    import torch
+
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise MmzooError(f"create_model: device {device!r} is not a torch device; give e.g. 'cpu', 'cuda:0' "
+                         "or 'meta'") from None
+
+
+def _build_skeleton(recipe: ModelRecipe, *, registry: Registry):
+    """The model ``recipe`` describes with every tensor on the meta device (labels and provenance kept,
+    weights not read)."""
+    import torch
+
+    from mmzoo.saved import check_labels, head_size
+
+    try:
+        with torch.device("meta"):
+            model = build_model(recipe.spec, name=recipe.name, registry=registry, where=recipe.where,
+                                for_weights=True, requires=recipe.requires)
+    except BuildError as exc:
+        raise BuildError(f"{exc} (building on the meta device, where tensors have shapes but no values: a part "
+                         "must not read a tensor's value, e.g. with .item(), while it is built)") from None
+    model.to("meta")  # what a part made outside torch's device context (legacy torch.Tensor(...)) too
+    saved = recipe.saved
+    if saved is not None:
+        model.provenance = saved.provenance
+        changes = recipe.spec.changes_from(recipe.saved_spec) if recipe.saved_spec is not None else {}
+        if saved.labels is not None and recipe.spec.head.path not in changes:
+            model.labels = check_labels(saved.labels, f"{saved.source}: config.json labels", size=head_size(model.head))
+    return model
 
 
 def _build_and_load(recipe: ModelRecipe, *, registry: Registry, strict: bool, relaxed: Collection[str],

@@ -69,7 +69,8 @@ class MultimodalModel(nn.Module):
     """Encoders (one per batch key) -> one fusion -> one head.
 
     ``model(batch)`` returns a :class:`~mmzoo.ModelOutput`; the loss is computed when the batch has
-    a ``"target"`` or the head needs none (``requires_target = False``).
+    a ``"target"`` or the head needs none (``requires_target = False``). A batch value that is already
+    an :class:`~mmzoo.EncoderOutput` is taken as that encoder's output (its encoder is not run).
 
     Besides its parts, a model carries what ``save_pretrained`` writes to ``config.json``: its spec
     (``model.spec``, a dict; ``model.typed_spec``, a :class:`~mmzoo.spec.Spec`), ``name``,
@@ -158,7 +159,9 @@ class MultimodalModel(nn.Module):
             if key not in batch:
                 raise MmzooError(f"the batch has no '{key}' (keys: {', '.join(map(str, batch))}); this model "
                                  f"reads {', '.join(self.encoders)} — build batches with model.preprocess(examples)")
-            out = encoder(batch[key])
+            value = batch[key]
+            # precomputed features (the feature cache's batches) stand in for the encoder's output
+            out = value if isinstance(value, EncoderOutput) else encoder(value)
             out = out if isinstance(out, EncoderOutput) else EncoderOutput(out)
             self._check_width(key, encoder, out)
             if mask is not None:

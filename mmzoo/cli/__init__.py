@@ -22,6 +22,8 @@ COMMANDS = {
     "explain": "mmzoo.cli.explain",
     "predict": "mmzoo.cli.predict",
     "push": "mmzoo.cli.push",
+    "sweep": "mmzoo.cli.sweep",
+    "cache": "mmzoo.cli.cache",
     "install": "mmzoo.cli.install",
     "uninstall": "mmzoo.cli.uninstall",
     "new-plugin": "mmzoo.cli.new_plugin",

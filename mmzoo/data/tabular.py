@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mmzoo.content_hash import content_digest
 from mmzoo.data.base import (
     DEFAULT_FRACTIONS,
     ExampleDataset,
@@ -70,6 +71,10 @@ class SklearnDigits(ExampleDataset):
         indices = stratified_split(labels, fractions, self.seed)[self.split]
         indices = indices[:limit] if limit is not None else indices
         self._pixels, self._labels = pixels[indices], labels[indices]
+
+    def fingerprint(self) -> str:
+        """What identifies the examples (for the feature cache): the split's pixels, labels and views."""
+        return content_digest(NAME, self._pixels, self._labels, list(self.keys))
 
     def __len__(self) -> int:
         return len(self._labels)

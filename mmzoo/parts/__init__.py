@@ -53,7 +53,7 @@ HEADS: dict[str, tuple[str, str]] = {
                        "single-label classification: cross-entropy, accuracy and top-k accuracy"),
     "multilabel": ("mmzoo.parts.heads:MultilabelHead", "multi-label classification: BCE, micro F1"),
     "regression": ("mmzoo.parts.heads:RegressionHead", "regression: MSE loss, MSE/MAE/RMSE/R2 metrics"),
-    "contrastive": ("mmzoo.parts.heads:ContrastiveHead",
+    "contrastive": ("mmzoo.parts.contrastive:ContrastiveHead",
                     "CLIP-style symmetric InfoNCE with learned temperature; within-batch recall@k"),
 }
 

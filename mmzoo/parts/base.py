@@ -27,8 +27,9 @@ Attribute conventions (read with ``getattr``; the default applies when a part do
   must equal the fusion's ``output_kind`` (checked at build time).
 - ``requires_target: bool`` (heads; default ``True``): ``False`` when ``loss(outputs, None)`` is
   meaningful (contrastive), so batches need no ``"target"``.
-- ``metrics_within_batch: bool`` (heads; default ``False``): a metric compares the examples of
-  one batch (retrieval recall@k), so its value depends on how the data is batched.
+- ``metrics_within_batch: bool`` (heads; default ``False``): a metric of ``metrics`` /
+  ``metric_sums`` compares the examples of one batch (retrieval recall@k), so its value depends on
+  how the data is batched (a head that also has ``metric_rows`` is evaluated over the whole set).
 - ``collate_targets(targets: list) -> Tensor`` (heads; optional): raw targets to a batch tensor.
 - ``bind_input_keys(keys: tuple[str, ...]) -> None`` (heads; optional): called by the builder once,
   right after construction and before any forward, with the batch keys of the model's encoders in the
@@ -55,6 +56,14 @@ averaged weighted by batch size, which is exact only for per-sample means. Metri
 once the head is built (and bound): ``metrics_from_sums`` of a head that has never run a batch gives
 the same names as one that has, since a rank whose evaluation shard is empty still merges the others'
 sums.
+
+Metrics over the whole evaluation set (optional, for metrics no sum can carry, such as retrieval
+among every example): ``metric_rows(fused, outputs, target) -> dict[str, Tensor]`` returns per-example
+rows (first dimension = the batch size; ``fused`` is what the head's ``forward`` took), and
+``metrics_from_rows(rows) -> dict[str, float]`` computes the metrics from rows concatenated over every
+batch and rank (in rank order). A trainer prefers them to ``metric_sums``; the rows of the whole set
+meet on rank 0, so keep them small (embeddings, ids). The builtin ``contrastive`` head ranks every
+evaluation example this way.
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
 - an encoder's optional ``raw_input`` (a :class:`mmzoo.RawInput`) is true: its kind, sizes, and for
   file paths, that a file gives what its decoded value gives (:mod:`mmzoo.testing.raw_input_check`).
 - an optional ``path_params`` declaration (the parameters that are local paths, refused when they
-  come from a loaded model's config) names parameters the factory takes.
+  come from a loaded model's config) names parameters the factory takes;
+- an encoder's ``output_cacheable = True`` holds: frozen and in training mode, its output for an example
+  is fixed (:mod:`mmzoo.testing.conformance_cache`, which also checks a dataset's ``fingerprint()``).
 
 ``factory`` may be a class or callable, or the registered name of a part (``"cnn"``,
 ``"DIST:name"``, ``"timm/resnet18"``), resolved through the installed plugins.
@@ -55,11 +57,13 @@ from mmzoo.testing._conformance_checks import (
     valid_tokens,
 )
 from mmzoo.testing._explain_checks import check_explain_hooks
+from mmzoo.testing._metric_rows import check_metric_rows
 from mmzoo.testing._missing_checks import (
     check_fusion_missing,
     check_head_missing,
     fusion_objective_with_missing,
 )
+from mmzoo.testing.conformance_cache import check_output_cacheable
 from mmzoo.testing.examples import default_examples
 from mmzoo.testing.raw_input_check import check_raw_input
 
@@ -172,6 +176,7 @@ def check_encoder(
                     assert_close(mine, theirs, label, f"{where}, tokens", atol)
 
     check_explain_hooks(encoder, inputs, label)
+    check_output_cacheable(encoder, lambda: _build(build, label, (), params, seed=0), examples, label)
     check_round_trip(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
     )
@@ -362,8 +367,9 @@ def check_head(
     ``metrics``, and that ``metric_sums`` of two half batches merge into the full batch's metrics
     (skipped for ``metrics_within_batch`` heads). Like the builder, it calls the optional
     ``bind_input_keys(keys)`` after construction; then checks that a head which never ran a batch
-    names and computes its metrics from summed statistics the same way, and that the optional
-    ``bind_distributed`` with a world of one changes nothing.
+    names and computes its metrics from summed statistics the same way, that the optional
+    ``metric_rows``/``metrics_from_rows`` give one row per example and merge across batches by
+    concatenation, and that the optional ``bind_distributed`` with a world of one changes nothing.
     """
     build, label, _ = _resolve("head", factory)
     check_path_params(build, label)
@@ -443,6 +449,7 @@ def check_head(
         outputs = head(fused)
     _check_head_metrics(head, outputs, target, batch, label)
     _check_fixed_at_build(head, build_bound(seed=1), outputs, target, label)
+    check_metric_rows(head, build_bound(seed=1), detach(fused), target, batch, label)
     _check_distributed_context(head, fused, target, label, atol)
     if getattr(head, "handles_missing", False) and isinstance(fused, Mapping):
         check_head_missing(head, detach(fused), target, label, atol)

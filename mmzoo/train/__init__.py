@@ -13,7 +13,8 @@ Python: ``mmzoo.train.train(mmzoo.train.load_config("run.yaml"))`` returns a ``T
 and a mistake gets one located message with a did-you-mean. ``mmzoo train --print-config`` prints the
 reference of every key (default, allowed values, what it does), generated from the config schema
 (:data:`mmzoo.train.config.SCHEMA`); that output is itself a valid ``run.yaml`` to start from.
-``strategy`` picks how ranks share the model (``single``, ``ddp``; see :mod:`mmzoo.train.strategy`).
+``strategy`` picks how ranks share the model (``single``, ``ddp``, ``fsdp``; see :mod:`mmzoo.train.strategy`
+and :mod:`mmzoo.train.fsdp`).
 
 The run directory (read it with :class:`mmzoo.train.rundir.RunDir`) holds ``config.yaml`` (resolved),
 ``run.json`` (world size, strategy, versions), ``metrics.jsonl``, ``curves.png``,

@@ -31,6 +31,7 @@ from mmzoo.train.rundir import (
     CHECKPOINT_WEIGHTS,
     TEMP_PREFIX,
     checkpoint_name,
+    is_sharded,
     list_checkpoints,
 )
 
@@ -158,15 +159,38 @@ class CheckpointManager:
         trainer ``state`` and ``info`` (checkpoint.json) follow; prune all but the last ``keep_last``
         and ``keep``."""
         final = self.path_for(step)
-        previous = self.latest()
-        kept = (f"; checkpoint {previous.name} is intact, and nothing of {final.name} was kept" if previous
-                else f"; no earlier checkpoint exists, and nothing of {final.name} was kept")
-        then = f"{kept}. Free some space and continue with resume: auto"
+        then = self._kept_note(final)
         with writing(final, then=then):
             temp = self.begin(step)
         try:
             with writing(final / MODEL_FILE, then=then):
                 write(temp)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        return self.finish(temp, step, state, info=info, keep=keep)
+
+    def _kept_note(self, final: Path) -> str:
+        """What a full disk leaves behind while checkpoint ``final`` is written (for its message)."""
+        previous = self.latest()
+        kept = (f"; checkpoint {previous.name} is intact, and nothing of {final.name} was kept" if previous
+                else f"; no earlier checkpoint exists, and nothing of {final.name} was kept")
+        return f"{kept}. Free some space and continue with resume: auto"
+
+    def finish(
+        self,
+        temp: Path,
+        step: int,
+        state: dict[str, Any],
+        *,
+        info: dict[str, Any] | None = None,
+        keep: set[int] = frozenset(),  # type: ignore[assignment]
+    ) -> Path:
+        """Add the trainer ``state`` and ``info`` to ``temp`` (from :meth:`begin`, its weights written),
+        make every file and directory in it durable, and :meth:`commit` it."""
+        final = self.path_for(step)
+        then = self._kept_note(final)
+        try:
             with writing(final / STATE_FILE, then=then), open(temp / STATE_FILE, "wb") as handle:
                 torch.save(state, handle)  # through a Python file, so a full disk surfaces as its OSError
             with writing(final / CHECKPOINT_INFO, then=then):
@@ -176,6 +200,8 @@ class CheckpointManager:
                 for child in temp.iterdir():
                     if child.is_file():
                         fsync_file(child)
+                    elif child.is_dir():  # a sharded checkpoint's files (each fsynced by its writer)
+                        fsync_dir(child)
                 fsync_dir(temp)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
@@ -243,9 +269,15 @@ def load_state(path: Path) -> dict[str, Any]:
 
 
 def load_model_weights(module: torch.nn.Module, path: Path) -> None:
-    """Load checkpoint weights strictly; a mismatch names the differing keys."""
+    """Load checkpoint weights strictly, whole (model.safetensors) or sharded (gathered from every rank's
+    file into this process's model); a mismatch names the differing keys."""
     from safetensors.torch import load_model
 
+    if is_sharded(path):
+        from mmzoo.train.sharded import load_sharded_model
+
+        load_sharded_model(module, path)
+        return
     try:
         missing, unexpected = load_model(module, str(path / MODEL_FILE), strict=False)
     except Exception as exc:

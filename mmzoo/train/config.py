@@ -35,7 +35,7 @@ from mmzoo.train.schema import (
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
-STRATEGIES = ("auto", "single", "ddp")
+STRATEGIES = ("auto", "single", "ddp", "fsdp")
 BOOL_OR_AUTO = AnyOf([Bool(), Choice(("auto",))])
 
 
@@ -54,14 +54,15 @@ class ModelConfig:
             return {**copy.deepcopy(self.spec), "pretrained": self.pretrained}
         return {"name": self.name, "pretrained": self.pretrained, "overrides": copy.deepcopy(self.overrides)}
 
-    def build(self) -> Any:
-        """The model this section names (``mmzoo.create_model``); errors are prefixed with ``model:``."""
+    def build(self, device: Any = None) -> Any:
+        """The model this section names (``mmzoo.create_model``, on ``device``: ``"meta"`` for a skeleton);
+        errors are prefixed with ``model:``."""
         import mmzoo
 
         try:
             if self.spec is not None:
-                return mmzoo.create_model(self.spec)
-            return mmzoo.create_model(self.name, pretrained=self.pretrained, **self.overrides)
+                return mmzoo.create_model(self.spec, device=device)
+            return mmzoo.create_model(self.name, pretrained=self.pretrained, device=device, **self.overrides)
         except MmzooError as exc:
             raise type(exc)(f"model: {exc}") from None
 
@@ -88,6 +89,7 @@ class DataConfig:
     shuffle: bool = True
     drop_last: bool = False
     modality_dropout: dict[str, float] = field(default_factory=dict)
+    cache_features: str | bool = "auto"
 
 
 @dataclass
@@ -120,6 +122,15 @@ class DDPConfig:
     gradient_as_bucket_view: bool = True
     static_graph: bool = False
     bucket_cap_mb: float = 25.0
+
+
+@dataclass
+class FSDPConfig:
+    """Options of FSDP2 (``strategy: fsdp``)."""
+
+    shard: str | list[str] = "auto"
+    cpu_offload: bool = False
+    reshard_after_forward: bool = True
 
 
 @dataclass
@@ -161,6 +172,8 @@ class TrainConfig:
     compile: CompileConfig | None = None
     channels_last: bool | list[str] = False
     ddp: DDPConfig = field(default_factory=DDPConfig)
+    fsdp: FSDPConfig = field(default_factory=FSDPConfig)
+    activation_checkpointing: list[str] = field(default_factory=list)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     device: str = "auto"
     source: str | None = field(default=None, compare=False)
@@ -305,6 +318,10 @@ DATA = Section(
             "that input, e.g. {audio: 0.3, image: 0.1}; seeded by the run's seed, training only, an example "
             "keeps at least one input; the fusion must handle missing inputs"
         ),
+        "cache_features": Field(
+            BOOL_OR_AUTO, "auto", "compute frozen encoders' outputs once and read them back in later epochs "
+            "and runs; auto: wherever an encoder may be cached (the run says why not), true: an error where not"
+        ),
     },
     build=_build_data,
 )
@@ -359,6 +376,26 @@ DDP = Section(
         "bucket_cap_mb": Field(Float(0.0, exclusive_minimum=True), 25.0, "gradient bucket size in MB"),
     },
     build=lambda v, p, probs: DDPConfig(**v),
+)
+
+FSDP = Section(
+    {
+        "shard": Field(
+            AnyOf([Choice(("auto",)), ListOf(Str())]), "auto", "the units FSDP gathers and frees one at a "
+            "time: auto (each encoder's repeated blocks, each encoder, the fusion; the head goes with the "
+            "rest), or a list of parts and submodules where '*' stands for one name, e.g. "
+            "[encoders.image.model.blocks.*, encoders.image, fusion]"
+        ),
+        "cpu_offload": Field(
+            Bool(), False, "keep parameters, gradients and optimizer state in CPU memory between uses (CUDA "
+            "only; the optimizer steps on the CPU): fits a larger model, runs slower"
+        ),
+        "reshard_after_forward": Field(
+            Bool(), True, "free each unit's gathered parameters after forward and gather them again for "
+            "backward (less memory, more communication)"
+        ),
+    },
+    build=lambda v, p, probs: FSDPConfig(**v),
 )
 
 DISTRIBUTED = Section(
@@ -463,8 +500,10 @@ SCHEMA = Section(
             "or run directory"
         ),
         "strategy": Field(
-            Choice(STRATEGIES), "auto", "how ranks share the model: single (one process), ddp (replicas, "
-            "gradients all-reduced); auto: single for one rank, ddp for several"
+            Choice(STRATEGIES), "auto", "how ranks share the model: single (one process), ddp (a replica per "
+            "rank, gradients all-reduced), fsdp (parameters, gradients and optimizer state sharded across "
+            "ranks: for models whose replica does not fit one device); auto: single for one rank, ddp for "
+            "several"
         ),
         "compile": Field(
             Optional(COMPILE), False, "torch.compile the training step: true, or a mapping of the options below"
@@ -474,6 +513,12 @@ SCHEMA = Section(
             "[encoders.image]"
         ),
         "ddp": Field(DDP, DDPConfig, "options of DistributedDataParallel (strategy ddp)"),
+        "fsdp": Field(FSDP, FSDPConfig, "options of fully sharded data parallel (strategy fsdp)"),
+        "activation_checkpointing": Field(
+            ListOf(Str()), list, "parts or submodules whose activations are recomputed in backward instead of "
+            "kept (less memory, about one more forward of them), e.g. [encoders.image]; a module list "
+            "(encoders.image.model.blocks) means each of its blocks; any strategy"
+        ),
         "distributed": Field(DISTRIBUTED, DistributedConfig, "how the ranks of a job wait for each other"),
         "device": Field(Choice(("auto", "cpu", "cuda")), "auto", "auto: CUDA when available"),
     },

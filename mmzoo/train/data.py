@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, get_worker_info
 
 from mmzoo.errors import ConfigError, MmzooError
+from mmzoo.outputs import EncoderOutput
 from mmzoo.train.config import DataConfig, SplitConfig
 from mmzoo.train.sampler import ResumableDistributedSampler, ShardSampler
 
@@ -260,6 +261,9 @@ def move_to_device(value: Any, device: torch.device, non_blocking: bool = False)
     """Tensors in nested dicts/lists/tuples moved to ``device``; anything else unchanged."""
     if isinstance(value, torch.Tensor):
         return value.to(device, non_blocking=non_blocking)
+    if isinstance(value, EncoderOutput):  # precomputed features (the feature cache)
+        fields = (value.pooled, value.tokens, value.mask)
+        return EncoderOutput(*(move_to_device(v, device, non_blocking) for v in fields))
     if isinstance(value, dict):
         return {k: move_to_device(v, device, non_blocking) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -284,15 +288,23 @@ def build_loaders(
     data: DataConfig, collator: Callable, *, seed: int, rank: int, world_size: int, pin_memory: bool,
     modality_dropout: Callable | None = None,
     check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    prepare: Callable[[Any, Any, Callable], tuple[Any, Any, Callable]] | None = None,
 ) -> Loaders:
     """Datasets from ``data``, the resumable training loader (with ``modality_dropout``, if any) and the
-    sharded evaluation loader. ``check`` sees the datasets first (``{"data.train": ..., "data.eval": ... or
-    None}``) and returns the ones to load (e.g. with their targets matched to the model's labels)."""
+    sharded evaluation loader.
+
+    ``check`` sees the datasets first (``{"data.train": ..., "data.eval": ... or None}``) and returns
+    the ones to load (e.g. with their targets matched to the model's labels). ``prepare(train_set,
+    eval_set, collator)``, when given, then returns what the loaders read instead (the feature cache's
+    datasets and collator); ``Loaders`` keeps the checked datasets."""
     train_set = build_dataset(data.train, "data.train")
     eval_set = build_dataset(data.eval, "data.eval") if data.eval is not None else None
     if check is not None:
         checked = check({"data.train": train_set, "data.eval": eval_set})
         train_set, eval_set = checked["data.train"], checked["data.eval"]
+    loaded_train, loaded_eval = train_set, eval_set
+    if prepare is not None:
+        loaded_train, loaded_eval, collator = prepare(train_set, eval_set, collator)
     common = {
         "num_workers": data.num_workers,
         "prefetch_factor": data.prefetch_factor,
@@ -303,7 +315,7 @@ def build_loaders(
         "seed": seed,
     }
     loader, sampler = train_loader(
-        train_set,
+        loaded_train,
         collator,
         batch_size=data.batch_size,
         shuffle=data.shuffle,
@@ -314,7 +326,7 @@ def build_loaders(
     evaluation = None
     if eval_set is not None:
         evaluation = eval_loader(
-            eval_set, collator, batch_size=data.eval_batch_size or data.batch_size, **common
+            loaded_eval, collator, batch_size=data.eval_batch_size or data.batch_size, **common
         )
     per_rank = sampler.num_samples
     batches = per_rank // data.batch_size if data.drop_last else math.ceil(per_rank / data.batch_size)

@@ -77,6 +77,8 @@ def _adopt_labels(model: Any, dataset: Any, where: str) -> None:
         return
     if len(names) != size:
         param = next(p for p in _SIZE_PARAMS if getattr(model.head, p, None) == size)
+        if param == "num_outputs" and size == 1:
+            return  # one regressed value (e.g. the class index read as a number): the names are not outputs
         shown = ", ".join(map(repr, names[:10])) + (", ..." if len(names) > 10 else "")
         raise ConfigError(
             f"{where}: the data has {len(names)} classes ({shown}) but the model's head has {param}={size}; "

@@ -55,6 +55,14 @@ class DistContext:
         dist.all_gather_object(out, obj)
         return out
 
+    def gather_object(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` in rank order, on rank 0 only (None on the other ranks)."""
+        if not self.is_distributed:
+            return [obj]
+        out: list[Any] | None = [None] * self.world_size if self.is_main else None
+        dist.gather_object(obj, out, dst=0)
+        return out
+
     def all_reduce_sum_async(self, tensor: torch.Tensor) -> Any:
         """Start summing ``tensor`` over ranks in place; returns a handle to ``wait()`` on (None in a
         world of one, where there is nothing to wait for)."""

@@ -4,7 +4,7 @@ and loading what ``mmzoo eval`` evaluates (a run, a model directory, a checkpoin
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ def evaluate(
     precision: Precision | None = None,
     device: torch.device | None = None,
     forward: Callable[[Any], Any] | None = None,
+    lockstep: bool = False,
     progress: bool = False,
 ) -> dict[str, float]:
     """Run ``model`` in eval mode under ``torch.inference_mode`` on every batch of ``loader`` (which
@@ -37,11 +38,17 @@ def evaluate(
     over all ranks (a collective: call it on every rank). The model's mode is restored. ``forward``
     (default: ``model``) is what each batch goes through, e.g. a ``torch.compile`` of ``model``.
 
-    Head metrics are exact when the head has ``metric_sums``/``metrics_from_sums`` (the sums are
-    added over batches and ranks, then turned into metrics once, on rank 0, whose shard is never empty,
-    and shared: a rank that evaluated no example returns the same metrics); a head with only
-    ``metrics`` gets per-batch values averaged weighted by example count. The loss is always
-    count-weighted. ``progress`` shows a bar of batches on rank 0 when stderr is a terminal.
+    Head metrics, by what the head offers (first match): ``metric_rows``/``metrics_from_rows`` (per-example
+    rows concatenated over batches and ranks, the metrics computed once over the whole evaluation set);
+    ``metric_sums``/``metrics_from_sums`` (additive statistics summed over batches and ranks, exact);
+    ``metrics`` (per-batch values averaged weighted by example count). Rows and sums are turned into
+    metrics on rank 0, whose shard is never empty, and shared: a rank that evaluated no example returns
+    the same metrics. The loss is always count-weighted.
+
+    ``lockstep``: every forward is a collective (a sharded model gathers its parameters), so every rank
+    runs as many forwards as the rank with the most batches; a rank that has run out repeats a batch of
+    one evaluation example and discards the result. ``progress`` shows a bar of batches on rank 0 when
+    stderr is a terminal.
     """
     device = device or ctx.device
     forward = model if forward is None else forward
@@ -53,21 +60,44 @@ def evaluate(
     non_blocking = device.type == "cuda"
     try:
         with torch.inference_mode():
-            for count, batch in batches_bar(loader, desc="eval", enabled=progress and ctx.is_main):
+            bar = batches_bar(loader, desc="eval", enabled=progress and ctx.is_main)
+            for count, batch in _batches(loader, bar, ctx, model, lockstep):
                 batch = move_to_device(batch, device, non_blocking)
                 with precision.autocast() if precision is not None else contextlib.nullcontext():
                     output = forward(batch)
+                if count == 0:  # a lockstep filler
+                    continue
                 if output.loss is not None:
                     weighted.add({"loss": float(output.loss.float())}, count)
-                weighted.add(head.add(output.outputs, batch.get("target")), count)
+                weighted.add(head.add(output.outputs, batch.get("target"), output.fused), count)
                 examples += count
     finally:
         model.train(was_training)
     gathered = ctx.all_gather_object((weighted.state(), head.sums, examples))
     result = merge_states(state for state, _, _ in gathered)
-    result.update(_on_rank_zero(ctx, lambda: head.finish([sums for _, sums, _ in gathered])))
+    if head.mode == "rows":
+        every_rank = ctx.gather_object(head.rows())
+        result.update(_on_rank_zero(ctx, lambda: head.finish_rows(every_rank)))
+    else:
+        result.update(_on_rank_zero(ctx, lambda: head.finish([sums for _, sums, _ in gathered])))
     result["num_examples"] = sum(n for _, _, n in gathered)
     return result
+
+
+def _batches(
+    loader: Any, batches: Iterable[tuple[int, Any]], ctx: DistContext, model: torch.nn.Module, lockstep: bool
+) -> Iterator[tuple[int, Any]]:
+    """``batches`` (``loader``'s, perhaps behind a progress bar); with ``lockstep``, followed by
+    ``(0, filler)`` until every rank is done."""
+    if not lockstep or not ctx.is_distributed:
+        yield from batches
+        return
+    missing = max(ctx.all_gather_object(len(loader))) - len(loader)  # agreed before any forward
+    yield from batches
+    if missing:
+        filler = model.collator([loader.dataset[0]])
+        for _ in range(missing):
+            yield 0, filler
 
 
 def _on_rank_zero(ctx: DistContext, compute: Callable[[], dict[str, float]]) -> dict[str, float]:
@@ -89,17 +119,27 @@ def _on_rank_zero(ctx: DistContext, compute: Callable[[], dict[str, float]]) -> 
 
 
 class HeadMetrics:
-    """Collects a head's additive metric sums (exact), or its per-batch metrics when it has no sums."""
+    """Collects what a head's metrics need over an evaluation: per-example rows (``metric_rows``),
+    additive sums (``metric_sums``, exact), or per-batch metrics (``metrics``) when it has neither."""
 
     def __init__(self, head: Any) -> None:
         self.head = head
         self.sums: dict[str, float] = {}
-        self.mode = "sums" if callable(getattr(head, "metric_sums", None)) else "batch"
-        if self.mode == "batch" and not callable(getattr(head, "metrics", None)):
-            self.mode = "none"
+        self.row_batches: dict[str, list[torch.Tensor]] = {}
+        if callable(getattr(head, "metric_rows", None)) and callable(getattr(head, "metrics_from_rows", None)):
+            self.mode = "rows"
+        elif callable(getattr(head, "metric_sums", None)):
+            self.mode = "sums"
+        else:
+            self.mode = "batch" if callable(getattr(head, "metrics", None)) else "none"
 
-    def add(self, outputs: Any, target: Any) -> dict[str, float]:
-        """Record one batch; returns the per-batch metrics to weight (empty in "sums" mode)."""
+    def add(self, outputs: Any, target: Any, fused: Any = None) -> dict[str, float]:
+        """Record one batch (the head's ``outputs``, and its input ``fused`` for rows); returns the
+        per-batch metrics to weight (empty unless in "batch" mode)."""
+        if self.mode == "rows":
+            for name, rows in self.head.metric_rows(fused, outputs, target).items():
+                self.row_batches.setdefault(name, []).append(rows.detach().cpu())
+            return {}
         if self.mode == "sums":
             try:
                 for name, value in self.head.metric_sums(outputs, target).items():
@@ -114,6 +154,10 @@ class HeadMetrics:
                 self.mode = "none"
         return {}
 
+    def rows(self) -> dict[str, torch.Tensor]:
+        """This rank's rows, concatenated over its batches (empty when it evaluated nothing)."""
+        return {name: torch.cat(parts) for name, parts in self.row_batches.items()}
+
     def finish(self, all_sums: list[dict[str, float]]) -> dict[str, float]:
         totals: dict[str, float] = {}
         for sums in all_sums:
@@ -122,6 +166,14 @@ class HeadMetrics:
         if not totals:
             return {}
         return {k: float(v) for k, v in self.head.metrics_from_sums(totals).items()}
+
+    def finish_rows(self, every_rank: list[dict[str, torch.Tensor]] | None) -> dict[str, float]:
+        """The head's metrics over every rank's rows, concatenated in rank order (rank 0 only)."""
+        ranks = [rows for rows in every_rank or [] if rows]
+        if not ranks:
+            return {}
+        rows = {name: torch.cat([r[name] for r in ranks]) for name in ranks[0]}
+        return {k: float(v) for k, v in self.head.metrics_from_rows(rows).items()}
 
 
 def load_for_eval(source: str) -> tuple[torch.nn.Module, SplitConfig | None]:

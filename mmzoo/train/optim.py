@@ -101,6 +101,13 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
         cls = torch.optim.AdamW if config.name == "adamw" else torch.optim.Adam
         options = {"betas": tuple(config.betas), "eps": config.eps}
     options.update(lr=config.lr, weight_decay=config.weight_decay)
+    if config.name == "sgd" and _sharded(groups):  # torch's DTensor has fused Adam/AdamW kernels, not SGD
+        if config.fused is True:
+            raise ConfigError(
+                "optim.fused: torch has no fused sgd kernel for sharded parameters (strategy fsdp); set "
+                "optim.fused to auto or false"
+            )
+        return cls(groups, **options)
     if config.fused is False:
         return cls(groups, **options)
     try:
@@ -113,6 +120,12 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
             f"optim.fused: torch has no fused {config.name} kernel for parameters on {', '.join(devices)} "
             f"({first_line(exc)}); set optim.fused to auto or false"
         ) from None
+
+
+def _sharded(groups: list[dict]) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for group in groups for p in group["params"])
 
 
 def is_fused(optimizer: torch.optim.Optimizer) -> bool:

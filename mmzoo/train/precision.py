@@ -15,13 +15,15 @@ _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 class Precision:
     """``autocast()`` for the forward pass and a ``GradScaler`` (enabled for fp16 only)."""
 
-    def __init__(self, mode: str, device: torch.device) -> None:
+    def __init__(self, mode: str, device: torch.device, scaler: type[torch.amp.GradScaler] | None = None) -> None:
+        """``scaler``: the loss scaler's class (a sharding strategy's, which agrees on overflows across
+        ranks); torch's ``GradScaler`` by default."""
         self.mode = mode
         self.device_type = device.type
         if mode == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise ConfigError("precision: bf16 is not supported by this GPU; use fp16 or fp32")
         self.dtype = _DTYPES.get(mode)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=mode == "fp16")
+        self.scaler = (scaler or torch.amp.GradScaler)(device.type, enabled=mode == "fp16")
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """``torch.autocast`` for the device type, or a no-op context for fp32."""

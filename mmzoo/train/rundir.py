@@ -6,7 +6,9 @@ Layout::
     RUN_DIR/run.json         world size, strategy, device, versions, where the run resumed from
     RUN_DIR/metrics.jsonl    training and evaluation records
     RUN_DIR/curves.png       loss and metrics over steps
-    RUN_DIR/checkpoints/     step-NNNNNN/ (model.safetensors, trainer_state.pt, checkpoint.json)
+    RUN_DIR/checkpoints/     step-NNNNNN/ (model.safetensors, trainer_state.pt, checkpoint.json);
+                             under strategy fsdp, sharded/ (torch.distributed.checkpoint: model and
+                             optimizer, one file per rank) instead of model.safetensors
     RUN_DIR/model/           the final model (save_pretrained), ready for `mmzoo push`
 
 :class:`RunDir` is the one place that knows these names. Importing this module does not import torch,
@@ -37,6 +39,10 @@ MODEL_DIR = "model"
 CHECKPOINT_WEIGHTS = WEIGHTS_NAME
 CHECKPOINT_STATE = "trainer_state.pt"
 CHECKPOINT_INFO = "checkpoint.json"
+CHECKPOINT_SHARDED = "sharded"
+"""The directory of a sharded checkpoint's model and optimizer state (DCP: ``.metadata`` and one
+``__RANK_0.distcp`` file per rank that wrote it)."""
+SHARDED_METADATA = ".metadata"
 
 TEMP_PREFIX = ".tmp-"
 # the run's lock (held for the run's life, see mmzoo.train.runlock) and who holds it: not run output
@@ -49,9 +55,15 @@ def checkpoint_name(step: int) -> str:
     return f"step-{step:06d}"
 
 
+def is_sharded(path: Path) -> bool:
+    """A checkpoint directory whose weights are sharded (written by ``strategy: fsdp``)."""
+    return (path / CHECKPOINT_SHARDED / SHARDED_METADATA).is_file()
+
+
 def is_checkpoint(path: Path) -> bool:
-    """A complete checkpoint directory (its weights and its trainer state)."""
-    return (path / CHECKPOINT_WEIGHTS).is_file() and (path / CHECKPOINT_STATE).is_file()
+    """A complete checkpoint directory (its weights, whole or sharded, and its trainer state)."""
+    has_weights = (path / CHECKPOINT_WEIGHTS).is_file() or is_sharded(path)
+    return has_weights and (path / CHECKPOINT_STATE).is_file()
 
 
 def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
@@ -260,7 +272,8 @@ def plan_run(config: TrainConfig) -> RunPlan:
     if checkpoint is None:
         raise ConfigError(
             f"resume: '{source}' is not a checkpoint; expected 'auto', a checkpoint directory (with "
-            f"{CHECKPOINT_WEIGHTS} and {CHECKPOINT_STATE}) or a run directory that has checkpoints"
+            f"{CHECKPOINT_WEIGHTS} or {CHECKPOINT_SHARDED}/, and {CHECKPOINT_STATE}) or a run directory that "
+            "has checkpoints"
         )
     same_run = run_dir.resolve() in checkpoint.resolve().parents
     if occupied and not same_run:

@@ -3,6 +3,8 @@
 A :class:`Strategy` owns everything distribution-specific about the model, so the training loop is the
 same for all of them. The trainer calls, in this order:
 
+0. :meth:`~Strategy.build_model`: the model as this rank needs it (whole, or a meta-device skeleton
+   that ``prepare`` materialises);
 1. :meth:`~Strategy.prepare` with the built model (on this rank's device, channels-last and frozen
    parts applied), before the optimizer exists; it returns the module whose parameters the optimizer
    updates (a sharding strategy shards here);
@@ -15,8 +17,9 @@ same for all of them. The trainer calls, in this order:
    (a collective: the consolidated model on rank 0) and :meth:`~Strategy.close`.
 
 The checkpoint format belongs to the strategy: ``single`` and ``ddp`` keep full replicas, so rank 0
-writes ``model.safetensors`` and puts the optimizer state into ``trainer_state.pt``; every strategy
-records its name in ``checkpoint.json``. The trainer's own state (step, position in the epoch, RNG
+writes ``model.safetensors`` and puts the optimizer state into ``trainer_state.pt``; ``fsdp`` writes a
+sharded checkpoint (``sharded/``, see :mod:`mmzoo.train.sharded`); every strategy reads both formats,
+and records its name in ``checkpoint.json``. The trainer's own state (step, position in the epoch, RNG
 states of every rank, schedule, best checkpoint) is plain data every rank reads itself on resume.
 """
 
@@ -52,6 +55,11 @@ class Strategy:
     name: ClassVar[str]
     needs_process_group: ClassVar[bool] = False
     """Whether the strategy needs a torch.distributed process group even in a world of one."""
+    collective_forward: ClassVar[bool] = False
+    """Whether every forward is a collective (a sharded model gathers its parameters), so that every rank
+    must run as many as the others, in evaluation too."""
+    grad_scaler: ClassVar[type | None] = None
+    """The fp16 loss scaler's class when the strategy needs its own (None: ``torch.amp.GradScaler``)."""
 
     def __init__(self, config: TrainConfig, ctx: DistContext) -> None:
         self.config, self.ctx = config, ctx
@@ -68,6 +76,10 @@ class Strategy:
         return self.config.compile is not None
 
     # --- setup ----------------------------------------------------------------------------------
+
+    def build_model(self) -> nn.Module:
+        """The configured model, seeded by the caller, on this rank's device."""
+        return self.config.model.build().to(self.ctx.device)
 
     def prepare(self, model: nn.Module, frozen: list[nn.Module]) -> nn.Module:
         """Take the built model before the optimizer exists; return the module to optimize."""
@@ -96,6 +108,10 @@ class Strategy:
 
     def no_sync(self) -> contextlib.AbstractContextManager:
         """Context for a micro-batch whose gradients are accumulated locally, not yet synchronised."""
+        return _NO_CONTEXT
+
+    def optimizer_step(self) -> contextlib.AbstractContextManager:
+        """Context for gradient clipping and the optimizer step, once the step's gradients are in."""
         return _NO_CONTEXT
 
     def close(self) -> None:
@@ -137,6 +153,11 @@ class Strategy:
         """Restore model and optimizer from checkpoint ``path`` (every rank reads it itself, so no rank
         waits for a broadcast); return the trainer's state stored with them."""
         state = ckpt.load_state(path)
+        if ckpt.is_sharded(path):  # written by strategy fsdp: gathered whole from every rank's shards
+            from mmzoo.train.sharded import load_sharded
+
+            load_sharded(self.model, optimizer, path)
+            return state
         ckpt.load_model_weights(self.model, path)
         try:
             optimizer.load_state_dict(state["optimizer"])
@@ -205,13 +226,29 @@ class DDPStrategy(Strategy):
         self.ddp = self.train_step = None  # DDP holds the process group, which goes next
 
 
-STRATEGIES: dict[str, type[Strategy]] = {"single": SingleProcess, "ddp": DDPStrategy}
-"""Strategy classes by the name ``strategy:`` takes (``auto`` resolves to one of them)."""
+STRATEGIES: dict[str, type[Strategy] | str] = {
+    "single": SingleProcess,
+    "ddp": DDPStrategy,
+    "fsdp": "mmzoo.train.fsdp:FSDPStrategy",
+}
+"""Strategy classes (or where to import them from) by the name ``strategy:`` takes (``auto`` resolves
+to one of them)."""
+
+
+def implementation(name: str) -> type[Strategy]:
+    """The class of strategy ``name`` (a key of :data:`STRATEGIES`), imported when given as a path."""
+    cls = STRATEGIES[name]
+    if isinstance(cls, str):
+        import importlib
+
+        module, _, attribute = cls.partition(":")
+        cls = getattr(importlib.import_module(module), attribute)
+    return cls
 
 
 def strategy_class(config: TrainConfig, world_size: int) -> type[Strategy]:
     """The class of the strategy ``config`` asks for in a job of ``world_size`` ranks."""
-    return STRATEGIES[config.strategy_for(world_size)]
+    return implementation(config.strategy_for(world_size))
 
 
 def create_strategy(config: TrainConfig, ctx: DistContext) -> Strategy:

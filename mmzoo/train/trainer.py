@@ -50,6 +50,7 @@ from mmzoo.train.precision import Precision
 from mmzoo.train.progress import Progress
 from mmzoo.train.rundir import RunPlan, plan_run
 from mmzoo.train.runlock import RunDirLock, held_for_me
+from mmzoo.train.selection import apply_activation_checkpointing
 from mmzoo.train.signals import GracefulStop
 from mmzoo.train.strategy import create_strategy, strategy_class
 from mmzoo.train.tracking import Loggers, plan_loggers
@@ -133,15 +134,16 @@ class Trainer:
         run = self.plan.run
         torch.manual_seed(config.seed)  # identical initialisation on every rank and every world size
         seed_cpu_rngs(config.seed)
-        model = config.model.build().to(self.device)
+        model = self.strategy.build_model()
         apply_channels_last(model, config.channels_last)
+        apply_activation_checkpointing(model, config.activation_checkpointing)
         self.frozen = apply_freeze(model, config.optim.freeze)
         self.model = self.strategy.prepare(model, self.frozen)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self._build_data()
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler, self.schedule = build_scheduler(self.optimizer, config.optim, self.total_steps)
-        self.precision = Precision(config.precision, self.device)
+        self.precision = Precision(config.precision, self.device, self.strategy.grad_scaler)
         self.checkpoints = ckpt.CheckpointManager(run.checkpoints_dir, config.keep_last)
         self.log = MetricsLog(run.metrics_file, enabled=ctx.is_main)
         self.step, self.epoch, self.batches_done = 0, 0, 0
@@ -172,12 +174,17 @@ class Trainer:
         return self.ctx.broadcast_object(plan)
 
     def _build_data(self) -> None:
+        from mmzoo.feature_cache.plan import FeatureCache
+
         config = self.config
         collator = self.model.collator
         dropout = None
         if config.data.modality_dropout:
             dropout = ModalityDropout(config.data.modality_dropout, list(collator.preprocessors),
                                       fusion=self.model.fusion)
+        self.feature_cache = FeatureCache(
+            self.model, config, device=self.device, train_mode=self._set_train_mode, note=self.message
+        )
         loaders = build_loaders(
             config.data,
             collator,
@@ -187,6 +194,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             modality_dropout=dropout,
             check=lambda splits: check_training_data(self.model, splits, self.message),
+            prepare=None if dropout else self.feature_cache.attach,  # dropped inputs are not cached features
         )
         self.train_set, self.eval_set = loaders.train_set, loaders.eval_set
         self.train_loader, self.sampler, self.eval_loader = loaders.train, loaders.sampler, loaders.eval
@@ -216,6 +224,9 @@ class Trainer:
                 "resumed_at_step": self.step if resumed else None,
                 "fused_optimizer": is_fused(self.optimizer),
                 "malloc_tuned": malloc_tuned(),
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "trainable_parameters": sum(p.numel() for p in self.trainable),
+                "feature_cache": self.feature_cache.info,
             },
         )
         metrics_file = self.plan.run.metrics_file
@@ -339,10 +350,11 @@ class Trainer:
         loss_total, examples, stop_requested = stats.result()
         if not math.isfinite(loss_total):
             self._non_finite(loss_total)
-        if self.config.optim.clip_grad_norm is not None:
-            scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.trainable, self.config.optim.clip_grad_norm)
-        scaler.step(self.optimizer)
+        with strategy.optimizer_step():
+            if self.config.optim.clip_grad_norm is not None:
+                scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.trainable, self.config.optim.clip_grad_norm)
+            scaler.step(self.optimizer)
         scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -382,6 +394,7 @@ class Trainer:
             precision=self.precision,
             device=self.device,
             forward=self.strategy.eval_forward,
+            lockstep=self.strategy.collective_forward,
         )
         self._set_train_mode()
         self.eval_examples = int(metrics.pop("num_examples"))

@@ -22,13 +22,15 @@ class TrainerView:
         epoch: the epoch the next step trains in (0-based; it moves on after an epoch's last step).
         total_steps: steps the run trains for; ``steps_per_epoch``: optimizer steps in one epoch.
         config: the validated :class:`~mmzoo.train.config.TrainConfig`.
-        model: the model being trained, unwrapped (no DDP or compile wrapper around it).
+        model: the model being trained, unwrapped (no DDP or compile wrapper around it; under
+            ``fsdp`` its parameters are this rank's shards, DTensors).
         optimizer: its optimizer.
         last_eval: metrics of the latest evaluation (empty before the first).
         run_dir: the run directory.
         rank, world_size, is_main: where this process sits in the job.
-        strategy: the training strategy's name (``"single"``, ``"ddp"``).
-        wrapper: the module class the training step runs through (``"DistributedDataParallel"``), or None.
+        strategy: the training strategy's name (``"single"``, ``"ddp"``, ``"fsdp"``).
+        wrapper: the module class the training step runs through (``"DistributedDataParallel"``,
+            ``"FSDPModule"``), or None.
         compiled: whether the training step runs through ``torch.compile``.
         eval_compiled: whether evaluation runs through ``torch.compile`` (``compile.eval``).
     """

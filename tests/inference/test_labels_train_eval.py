@@ -111,6 +111,21 @@ def test_training_checks_the_data_before_the_run_dir_exists(tmp_path):
     assert not (tmp_path / "unlabelled").exists()
 
 
+def test_one_regressed_value_over_named_classes_trains_without_labels(tmp_path):
+    # tabular-image-film-reg regresses sklearn-digits' class index as a number: the class names are not
+    # names of its one output, so the model takes no labels and nothing is refused
+    config = {
+        "model": {"encoders": {"vector": {"type": "mlp", "in_dim": 64, "output_dim": 8}}, "fusion": {"type": "concat"},
+                  "head": {"type": "regression", "num_outputs": 1}},
+        "data": {"train": {"dataset": "sklearn-digits", "max_examples": 32},
+                 "eval": {"dataset": "sklearn-digits", "split": "test", "max_examples": 16}, "batch_size": 16},
+        "optim": {"lr": 0.01, "steps": 2}, "output_dir": str(tmp_path / "run"),
+    }
+    result = train(validate_config(config))
+    assert "mse" in result.metrics
+    assert mmzoo.create_model(str(tmp_path / "run" / "model")).labels is None
+
+
 def test_a_column_no_encoder_reads_is_noted_once(tmp_path, capsys):
     manifest = write_photo_manifest(tmp_path)
     config = photo_run_config(manifest, tmp_path / "run", steps=1)

@@ -11,7 +11,7 @@ from mmzoo.outputs import EncoderOutput
 from mmzoo.parts.encoders.byte_gru import ByteGRUEncoder
 from mmzoo.parts.encoders.mlp import MLPEncoder
 from mmzoo.parts.fusions import ConcatFusion
-from mmzoo.parts.heads import ClassificationHead
+from mmzoo.parts.heads import ClassificationHead, ContrastiveHead
 from mmzoo.testing import check_encoder, check_fusion, check_head, default_examples
 
 
@@ -310,6 +310,18 @@ class NaNWhenMissingFusion(ConcatFusion):
         return out * (count / count)
 
 
+class BatchAggregateRows(ContrastiveHead):
+    """Rows that summarise the batch (its mean embedding) instead of one per example."""
+
+    def metric_rows(self, fused, outputs, target):
+        rows = super().metric_rows(fused, outputs, target)
+        return {name: value.mean(dim=0, keepdim=True).expand_as(value) for name, value in rows.items()}
+
+
+class RowsWithoutFinish(ContrastiveHead):
+    metrics_from_rows = None
+
+
 @pytest.mark.parametrize(
     ("factory", "message"),
     [
@@ -323,8 +335,6 @@ def test_kit_rejects_fusions_that_break_the_missing_modality_promise(factory, me
 
 
 def test_kit_checks_a_head_that_handles_missing_sides():
-    from mmzoo.parts.heads import ContrastiveHead
-
     class PairsEverything(ContrastiveHead):
         def forward(self, fused, present=None):
             return super().forward(fused)  # ignores which examples lack a side
@@ -371,6 +381,18 @@ def test_kit_rejects_broken_explanation_hooks(factory, message):
 
 def test_kit_accepts_an_encoder_that_names_its_embedding_layer():
     check_encoder(NamesItsEmbedding, SMALL_GRU)
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (BatchAggregateRows, "metrics_from_rows of two half batches' rows, concatenated, vs the whole batch"),
+        (RowsWithoutFinish, "metric_rows and metrics_from_rows come as a pair"),
+    ],
+)
+def test_kit_rejects_broken_metric_rows(factory, message):
+    with pytest.raises(AssertionError, match=message):
+        check_head(factory, 6, {}, keys=("a", "b"), batch_size=8)
 
 
 def vector_with_paths(in_dim: int = 4, output_dim: int = 6, weights_file: str | None = None):

@@ -76,8 +76,11 @@ def head_examples(head: str, dataset, size: int) -> list:
     return examples
 
 
-def evaluate_every_head(rank: int, world: int, port: int, site: str, out: str, size: int) -> None:
-    """Evaluate a fresh model with each builtin head on ``size`` examples split over the ranks."""
+def evaluate_every_head(
+    rank: int, world: int, port: int, site: str, out: str, size: int, batch: int = 4
+) -> None:
+    """Evaluate a fresh model with each builtin head on ``size`` examples split over the ranks, in
+    batches of ``batch``."""
     os.environ.update(
         RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
@@ -99,7 +102,7 @@ def evaluate_every_head(rank: int, world: int, port: int, site: str, out: str, s
             torch.manual_seed(0)
             model = mmzoo.create_model({"encoders": TINY_SPEC["encoders"], "fusion": fusion, "head": head_spec})
             loader = eval_loader(
-                head_examples(head, blobs, size), model.collator, batch_size=4, rank=ctx.rank,
+                head_examples(head, blobs, size), model.collator, batch_size=batch, rank=ctx.rank,
                 world_size=ctx.world_size, seed=0, num_workers=0, prefetch_factor=None, persistent_workers=False,
                 pin_memory=False,
             )

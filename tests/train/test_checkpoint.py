@@ -74,9 +74,8 @@ def test_failure_during_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     manager = ckpt.CheckpointManager(tmp_path, keep_last=3)
     manager.save(1, {"step": 1}, ckpt.model_writer(_model(1)))
 
-    def torn_save(obj, path):
-        with open(path, "wb") as handle:
-            handle.write(b"half a checkpoint")
+    def torn_save(obj, handle):  # the manager hands torch.save an open file
+        handle.write(b"half a checkpoint")
         raise OSError("No space left on device")
 
     monkeypatch.setattr(ckpt.torch, "save", torn_save)

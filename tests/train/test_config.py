@@ -109,7 +109,7 @@ def test_number_strings_are_numbers():
         (with_(resume=3), "resume: expected a non-empty string, got 3"),
         (
             with_(strategy="dpp"),
-            "strategy: expected one of 'auto', 'single', 'ddp', got 'dpp'. Did you mean 'ddp'?",
+            "strategy: expected one of 'auto', 'single', 'ddp', 'fsdp', got 'dpp'. Did you mean 'ddp'?",
         ),
         ({k: v for k, v in BASE.items() if k != "output_dir"}, "output_dir: required, expected a string"),
         (["model"], "run.yaml: expected a mapping of keys"),
@@ -209,9 +209,10 @@ def test_strategy_auto_is_single_for_one_rank_and_ddp_for_several():
 def test_every_strategy_name_has_an_implementation():
     from mmzoo.train.config import STRATEGIES
     from mmzoo.train.strategy import STRATEGIES as IMPLEMENTED
+    from mmzoo.train.strategy import implementation
 
     assert set(STRATEGIES) == {"auto", *IMPLEMENTED}
-    assert all(IMPLEMENTED[name].name == name for name in IMPLEMENTED)
+    assert all(implementation(name).name == name for name in IMPLEMENTED)
 
 
 def _fields(section, prefix=""):

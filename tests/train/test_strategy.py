@@ -85,6 +85,6 @@ def test_single_is_refused_for_several_ranks_before_any_rank_starts(toy_site, tm
 
 
 def test_strategy_mistakes_are_located():
-    raw = toy_config("o", strategy="fsdp")
-    with pytest.raises(ConfigError, match="strategy: expected one of 'auto', 'single', 'ddp', got 'fsdp'"):
+    raw = toy_config("o", strategy="deepspeed")
+    with pytest.raises(ConfigError, match="strategy: expected one of 'auto', 'single', 'ddp', 'fsdp', got 'deepspeed'"):
         validate_config(raw)

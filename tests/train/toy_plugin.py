@@ -16,6 +16,8 @@ def mmzoo_register_components(registry):
                          description="a vector encoder with a trainable layer its forward never uses")
     registry.add_encoder("toy-vec-jitter", "mmzoo_train_toys_parts:JitterVectorEncoder", modality="vector",
                          description="a vector encoder whose preprocess adds random noise (augmentation)")
+    registry.add_encoder("toy-vec-fixed", "mmzoo_train_toys_parts:FixedVectorEncoder", modality="vector",
+                         description="a vector encoder built without trainable parameters (feature cache tests)")
     registry.add_head("toy-global-cls", "mmzoo_train_toys_parts:GlobalBatchHead",
                       description="classification whose training loss spans every rank's batch")
 
@@ -119,6 +121,29 @@ class JitterVectorEncoder(SpareVectorEncoder):
         batch = super().preprocess(examples)
         noise = torch.randn(batch.shape) + float(np.random.normal()) + random.random()
         return batch + 0.1 * noise
+
+
+class FixedVectorEncoder(nn.Module):
+    \"\"\"A fixed random projection (no trainable parameter), with optional dropout, centring over the batch
+    (its output for an example depends on the batch) and a statement ``output_cacheable``.\"\"\"
+
+    modality = "vector"
+
+    def __init__(self, in_dim=8, output_dim=16, dropout=0.0, center=False, cacheable=None):
+        super().__init__()
+        self.output_dim = output_dim
+        self.net = nn.Linear(in_dim, output_dim).requires_grad_(False)
+        self.dropout = nn.Dropout(dropout)
+        self.center = center
+        if cacheable is not None:
+            self.output_cacheable = cacheable
+
+    def preprocess(self, examples):
+        return torch.from_numpy(np.stack([np.asarray(e, np.float32) for e in examples]))
+
+    def forward(self, x):
+        out = self.dropout(torch.tanh(self.net(x)))
+        return out - out.mean(dim=0, keepdim=True) if self.center else out
 
 
 class GlobalBatchHead(nn.Module):

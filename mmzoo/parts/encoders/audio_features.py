@@ -20,18 +20,20 @@ def mel_to_hz(mel: Tensor) -> Tensor:
 
 def mel_filterbank(n_freqs: int, sample_rate: int, n_mels: int, f_min: float, f_max: float) -> Tensor:
     """Triangular filters ``[n_mels, n_freqs]`` equally spaced on the mel scale, each of unit area."""
+    # No value is read back to Python (no .item(), no branch on data), so the filters can also be
+    # built on the meta device, where a model is only a skeleton of shapes.
     bins = torch.linspace(0.0, sample_rate / 2.0, n_freqs, dtype=torch.float64)
-    edges = mel_to_hz(torch.linspace(hz_to_mel(torch.tensor(f_min)), hz_to_mel(torch.tensor(f_max)),
-                                     n_mels + 2, dtype=torch.float64))
+    low, high = (2595.0 * math.log10(1.0 + f / 700.0) for f in (f_min, f_max))
+    edges = mel_to_hz(torch.linspace(low, high, n_mels + 2, dtype=torch.float64))
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (bins - lower) / (centre - lower)
     falling = (upper - bins) / (upper - centre)
     filters = torch.clamp(torch.minimum(rising, falling), min=0.0)
     # Filters narrower than a frequency bin would be empty; give them their nearest bin.
-    empty = filters.sum(dim=1) == 0
-    if bool(empty.any()):
-        nearest = (bins.unsqueeze(0) - centre).abs().argmin(dim=1)
-        filters[empty, nearest[empty]] = 1.0
+    empty = (filters.sum(dim=1) == 0).unsqueeze(1)
+    nearest = (bins.unsqueeze(0) - centre).abs().argmin(dim=1, keepdim=True)
+    fallback = (torch.arange(n_freqs, device=bins.device) == nearest).to(filters.dtype)
+    filters = torch.where(empty, fallback, filters)
     return (filters / filters.sum(dim=1, keepdim=True)).to(torch.float32)
 
 

@@ -68,17 +68,23 @@ class TimmEncoder(nn.Module):
         self.in_chans = int(self.data_config["input_size"][0])
         fmt = getattr(model, "output_fmt", "NCHW")
         self.channels_last_features = str(getattr(fmt, "value", fmt)) == "NHWC"
-        self.eval_transform = create_transform(**self.data_config, is_training=False)
-        self.batched_eval = BatchedEvalTransform.from_transform(self.eval_transform, self.in_chans)
-        if augment:
-            extra = augment if isinstance(augment, dict) else {}
-            self.train_transform = create_transform(**self.data_config, is_training=True, **extra)
-        else:
-            self.train_transform = self.eval_transform
+        # Preprocessing runs on the CPU (in DataLoader workers), also for a model built under another
+        # default device such as create_model(device="meta"): its constants are made on the CPU.
+        with torch.device("cpu"):
+            self.eval_transform = create_transform(**self.data_config, is_training=False)
+            self.batched_eval = BatchedEvalTransform.from_transform(self.eval_transform, self.in_chans)
+            if augment:
+                extra = augment if isinstance(augment, dict) else {}
+                self.train_transform = create_transform(**self.data_config, is_training=True, **extra)
+            else:
+                self.train_transform = self.eval_transform
         self.frozen = bool(freeze)
         if self.frozen:
             self.model.requires_grad_(False)
             self.model.eval()
+        # mmzoo's feature cache: built frozen and without augmentation, its output for an image is fixed
+        # even in training mode (the network stays in eval); otherwise mmzoo decides from the modes.
+        self.output_cacheable = True if self.frozen and not augment else None
 
     def train(self, mode: bool = True) -> TimmEncoder:
         super().train(mode)

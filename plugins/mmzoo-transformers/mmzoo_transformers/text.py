@@ -197,6 +197,9 @@ class HFTextEncoder(nn.Module):
         if self.frozen:
             self.backbone.requires_grad_(False)
             self.backbone.eval()
+        # mmzoo's feature cache: built frozen, its output for a text is fixed even in training mode
+        # (tokenizing is deterministic and the backbone stays in eval); otherwise mmzoo decides.
+        self.output_cacheable = True if self.frozen else None
 
     def train(self, mode: bool = True) -> HFTextEncoder:
         super().train(mode)
