@@ -230,7 +230,7 @@ class ContrastiveHead(Head):
         rows = {"first": a.float(), "second": b.float()}
         if target is not None:
             rows["target"] = torch.as_tensor(target, device=a.device)
-        if outputs.dim() == 2 and outputs.shape[0] == outputs.shape[1]:
+        if outputs is not None and outputs.dim() == 2 and outputs.shape[0] == outputs.shape[1]:
             paired = torch.isfinite(outputs.diagonal())  # examples that lack a side are left out
             if not bool(paired.all()):
                 rows = {name: value[paired] for name, value in rows.items()}
