@@ -9,10 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from mmzoo.data.origin import locate
 from mmzoo.errors import BuildError, MmzooError
+from mmzoo.missing import (
+    PRESENT,
+    absent_feature,
+    batch_size_of,
+    check_handles_missing,
+    complete,
+    full_masks,
+    masks_from,
+    presence,
+    scatter,
+)
 from mmzoo.outputs import EncoderOutput, ModelOutput
 from mmzoo.saved import CONFIG_NAME, FORMAT, RESERVED_KEYS, WEIGHTS_NAME, check_labels, head_size
 from mmzoo.spec import Spec
@@ -21,6 +32,9 @@ from mmzoo.spec import Spec
 class Collator:
     """Turns a list of example dicts into a batch: each encoder's ``preprocess`` on its key's values.
 
+    An example lacks an input when its key is absent or ``None``: each ``preprocess`` then gets only
+    the values of the examples that have it (a key no example has is left out of the batch), and the
+    batch gets ``"present"``, ``{key: BoolTensor[B]}`` for every key (see :mod:`mmzoo.missing`).
     Picklable, so it can be a DataLoader ``collate_fn`` and run in worker processes.
     """
 
@@ -29,18 +43,18 @@ class Collator:
         self.collate_targets = collate_targets
 
     def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        if isinstance(examples, Mapping) or not isinstance(examples, Sequence) or not examples:
+        if isinstance(examples, Mapping) or not isinstance(examples, Sequence) or not examples \
+                or not all(isinstance(example, Mapping) for example in examples):
             raise MmzooError("preprocess expects a non-empty list of example dicts, one per example "
                              f"(keys {', '.join(self.preprocessors)} and optionally 'target')")
+        flags = presence(examples, list(self.preprocessors))
         batch: dict[str, Any] = {}
         for key, preprocess in self.preprocessors.items():
-            try:
-                values = [example[key] for example in examples]
-            except KeyError:
-                missing = next(i for i, e in enumerate(examples) if key not in e)
-                raise MmzooError(f"example {missing} has no '{key}' (keys: {', '.join(map(str, examples[missing]))});"
-                                 f" this model reads {', '.join(self.preprocessors)}") from None
-            batch[key] = locate(preprocess, values, examples, key)
+            having = [example for example, has in zip(examples, flags[key]) if has]
+            if having:
+                batch[key] = locate(preprocess, [example[key] for example in having], having, key)
+        if not all(all(has) for has in flags.values()):
+            batch[PRESENT] = masks_from(flags)
         has_target = ["target" in example for example in examples]
         if any(has_target):
             if not all(has_target):
@@ -109,23 +123,85 @@ class MultimodalModel(nn.Module):
         return {key: getattr(enc, "modality", None) for key, enc in self.encoders.items()}
 
     def forward(self, batch: Mapping[str, Any]) -> ModelOutput:
+        features, present = self.encode(batch)
+        fused, outputs = self.decode(features, present)
+        loss = None
+        target = batch.get("target")
+        if target is not None or self._loss_without_target:
+            loss = self.head.loss(outputs, target)
+        return ModelOutput(outputs=outputs, loss=loss, fused=fused, features=features)
+
+    def encode(self, batch: Mapping[str, Any]) -> tuple[dict[str, EncoderOutput], dict[str, Tensor] | None]:
+        """Each encoder on its key's inputs: ``(features by key, presence masks or None)``.
+
+        With ``batch["present"]`` (some example lacks an input), each encoder runs on the examples that
+        have its input and its features are placed in the rows of those examples (zeros elsewhere,
+        tokens masked); the masks are returned for every key. A complete batch gives ``None``.
+        """
+        present = batch.get(PRESENT)
+        size = batch_size_of(present) if present else 0
         features = {}
         for key, encoder in self.encoders.items():
+            mask = present.get(key) if present else None
+            if mask is not None and not bool(mask.any()):
+                if key in batch:
+                    raise MmzooError(f"batch['{key}'] holds inputs but batch['{PRESENT}']['{key}'] marks no example "
+                                     "as having it; build batches with model.preprocess(examples)")
+                feature = absent_feature(size, encoder.output_dim, self._reference_tensor())
+                if self.training and torch.is_grad_enabled():
+                    # The encoder did not run; its parameters still join the graph (with zero gradients) so
+                    # that DistributedDataParallel finds every parameter used in every step on every rank.
+                    unused = [p.sum() for p in encoder.parameters() if p.requires_grad]
+                    if unused:
+                        feature.pooled = feature.pooled + 0.0 * torch.stack(unused).sum().to(feature.pooled.dtype)
+                features[key] = feature
+                continue
             if key not in batch:
                 raise MmzooError(f"the batch has no '{key}' (keys: {', '.join(map(str, batch))}); this model "
                                  f"reads {', '.join(self.encoders)} — build batches with model.preprocess(examples)")
             value = batch[key]
             # precomputed features (the feature cache's batches) stand in for the encoder's output
             out = value if isinstance(value, EncoderOutput) else encoder(value)
-            features[key] = out if isinstance(out, EncoderOutput) else EncoderOutput(out)
-            self._check_width(key, encoder, features[key])
-        fused = self.fusion(features)
-        outputs = self.head(fused)
-        loss = None
-        target = batch.get("target")
-        if target is not None or self._loss_without_target:
-            loss = self.head.loss(outputs, target)
-        return ModelOutput(outputs=outputs, loss=loss, fused=fused, features=features)
+            out = out if isinstance(out, EncoderOutput) else EncoderOutput(out)
+            self._check_width(key, encoder, out)
+            if mask is not None:
+                rows = int(mask.sum())
+                if out.pooled.shape[0] != rows:
+                    raise MmzooError(f"encoder '{key}' gave {out.pooled.shape[0]} rows but batch['{PRESENT}']['{key}'] "
+                                     f"marks {rows} examples as having it; build batches with model.preprocess")
+                if rows < size:
+                    out = scatter(out, mask.to(out.pooled.device), size)
+            features[key] = out
+        if present is None:
+            return features, None
+        device = next(iter(features.values())).pooled.device
+        return features, full_masks(present, list(self.encoders), size, device)
+
+    def decode(self, features: Mapping[str, EncoderOutput],
+               present: Mapping[str, Tensor] | None = None) -> tuple[Any, Any]:
+        """The fusion, then the head, on encoded features: ``(fused, outputs)``.
+
+        ``present`` (from :meth:`encode`) says which examples have which input; a fusion (and a head
+        taking one embedding per modality) gets it only when it declares ``handles_missing``, and an
+        incomplete batch is an error for one that does not.
+        """
+        incomplete = present is not None and not complete(present)
+        if incomplete:
+            check_handles_missing(self.fusion, "fusion", present)
+            fused = self.fusion(features, present=present)
+        else:
+            fused = self.fusion(features)
+        if incomplete and getattr(self.fusion, "output_kind", "tensor") == "dict":
+            check_handles_missing(self.head, "head", present)
+            return fused, self.head(fused, present=present)
+        return fused, self.head(fused)
+
+    def _reference_tensor(self) -> Tensor:
+        """A tensor on the model's device and in its floating dtype (for features of absent inputs)."""
+        for param in self.parameters():
+            if param.is_floating_point():
+                return param
+        return torch.zeros(())
 
     def _check_width(self, key: str, encoder: nn.Module, out: EncoderOutput) -> None:
         """The fusion and head were sized from the encoder's ``output_dim``: features of another width
@@ -150,6 +226,15 @@ class MultimodalModel(nn.Module):
     def preprocess(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Build a batch from raw examples (a list of dicts holding each encoder key's raw value)."""
         return self.collator(examples)
+
+    def explain(self, examples: Sequence[Mapping[str, Any]], **options: Any) -> list:
+        """Why the model gives each raw example its output: exact Shapley values over its inputs, and
+        integrated gradients within image and text inputs (see :func:`mmzoo.explain.explain` for the
+        options ``target``, ``within``, ``steps`` and ``out_dir``). Returns one
+        :class:`~mmzoo.explain.Explanation` per example."""
+        from mmzoo.explain import explain
+
+        return explain(self, examples, **options)
 
     # ----- using a trained model (the work is in mmzoo.inference) -----------------------------------
     def predict(self, examples: Any, *, top_k: int | None = 1, batch_size: int = 32,

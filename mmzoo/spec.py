@@ -32,7 +32,7 @@ KEYED_KINDS = frozenset({"encoder"})
 SPEC_KEYS = tuple(SECTIONS[kind] for kind in KINDS)
 ENTRY_KEYS = (*SPEC_KEYS, "description", "weights")
 WEIGHT_KEYS = ("repo", "revision", "file", "sha256")
-RESERVED_BATCH_KEYS = ("target",)
+RESERVED_BATCH_KEYS = ("target", "present")  # labels; which examples have which input
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -195,8 +195,8 @@ class Spec:
                     raise SpecError(f"{where}.{section}: batch keys must be non-empty strings without '.', "
                                     f"got {key!r}")
                 if key in RESERVED_BATCH_KEYS:
-                    raise SpecError(f"{where}.{section}.{key}: '{key}' is reserved for labels; name the input "
-                                    f"otherwise")
+                    raise SpecError(f"{where}.{section}.{key}: '{key}' is reserved (batch['target'] holds labels, "
+                                    f"batch['present'] which examples have which input); name the input otherwise")
                 path = f"{section}.{key}"
                 refs.append(PartRef.parse(value, path=path, kind=kind, where=f"{where}.{path}"))
         return cls(tuple(refs))

@@ -19,6 +19,7 @@ COMMANDS = {
     "plugins": "mmzoo.cli.plugins",
     "train": "mmzoo.cli.train",
     "eval": "mmzoo.cli.eval",
+    "explain": "mmzoo.cli.explain",
     "predict": "mmzoo.cli.predict",
     "push": "mmzoo.cli.push",
     "sweep": "mmzoo.cli.sweep",

@@ -1,4 +1,4 @@
-"""``mmzoo eval RUN_DIR_OR_MODEL [--data DATASET] [--split test] [--param k=v ...] [--json]``."""
+"""``mmzoo eval RUN_DIR_OR_MODEL [--data DATASET] [--split test] [--param k=v ...] [--missing KEY] [--json]``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers (default 0)")
     parser.add_argument("--max-examples", type=int, default=None, help="evaluate the first N examples only")
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    parser.add_argument(
+        "--missing",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="evaluate with this input missing from every example (e.g. image); repeatable",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -51,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
 
     tune_malloc()
     model, run_eval = load_for_eval(args.source)
+    for key in args.missing:
+        if key not in model.encoders:
+            from mmzoo.errors import did_you_mean
+
+            raise ConfigError(f"--missing {key}: the model has no input '{key}'; its inputs are "
+                              f"{', '.join(model.encoders)}.{did_you_mean(key, list(model.encoders))}")
     split = _choose_split(args, run_eval, params)
     if split is None:
         raise ConfigError(
@@ -66,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     ctx = setup_distributed("auto")
     try:
         dataset = align_targets(build_dataset(split, "--data"), getattr(model, "labels", None), "--data")
+        if args.missing:
+            from mmzoo.data.base import WithoutInputs
+
+            dataset = WithoutInputs(dataset, args.missing)
         loader = eval_loader(
             dataset,
             model.collator,
@@ -91,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         "split": split.split,
         "params": split.params,
         "num_examples": count,
+        "missing": list(args.missing),
         "metrics": metrics,
     }
     if args.json:
@@ -98,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"model    {args.source}")
         print(f"data     {split.dataset}, split {split.split} ({count} examples)")
+        if args.missing:
+            print(f"missing  {', '.join(args.missing)} (left out of every example)")
         width = max(len(k) for k in metrics) if metrics else 6
         for name, value in metrics.items():
             print(f"{name:<{width}}  {value:.4f}")

@@ -154,3 +154,23 @@ def dataset_factory(name: str) -> Callable[[Callable[..., Any]], Callable[..., A
         return make
 
     return wrap
+
+
+class WithoutInputs:
+    """A view of a dataset whose examples lack the inputs ``keys`` (their values are ``None``): what a
+    model does with a modality missing (see :mod:`mmzoo.missing`). The wrapped items are not changed."""
+
+    def __init__(self, dataset: Any, keys: Sequence[str]) -> None:
+        self.dataset = dataset
+        self.keys = tuple(keys)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        example = dict(self.dataset[index])
+        example.update(dict.fromkeys(self.keys))
+        return example
+
+    def __repr__(self) -> str:
+        return f"<WithoutInputs {', '.join(self.keys)} of {self.dataset!r}>"

@@ -14,6 +14,10 @@ the file, line and column; raise them with ``limits={"audio_seconds": 3600, "ima
 Splits come from exactly one of: a ``split`` column; a mapping ``path={"train": ..., "val": ...}``
 of one file per split; or ``fractions`` (a seeded random split of one file). A file with none of
 them is the ``train`` split alone.
+
+An empty cell of a batch key (or, in JSON Lines, a null or absent key) is an error naming the row and
+column, unless ``missing="allow"``: then that example lacks that input (its value is ``None``), and a
+model whose fusion handles missing modalities uses what the example has.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from mmzoo.errors import DatasetError, did_you_mean
 NAME = "manifest"
 KEY_TYPES = ("image", "audio", "text", "int", "float", "vector", "auto")
 MEDIA_TYPES = ("image", "audio")
+MISSING = ("error", "allow")
 IMAGE_MODES = ("L", "RGB", "RGBA")
 
 
@@ -58,7 +63,8 @@ class Manifest(ExampleDataset):
     target column, None for unlabelled data), ``target_type`` (auto, int, float, list, label),
     ``labels`` (class names, in index order), ``split_column``, ``fractions`` and ``seed`` (random
     split), ``limit``, ``image_mode`` (convert images to "L", "RGB" or "RGBA"), ``sample_rate``
-    (resample audio to this rate).
+    (resample audio to this rate), ``missing`` ("error", or "allow": an empty cell of a batch key is a
+    missing input, ``None``).
 
     ``labels`` (the attribute) holds the names of the targets by index: the class names (given, or the
     sorted names found in every file of the manifest) for class and multi-label targets, the target
@@ -84,8 +90,13 @@ class Manifest(ExampleDataset):
         image_mode: str | None = None,
         sample_rate: int | None = None,
         limits: Mapping[str, float] | None = None,
+        missing: str = "error",
     ) -> None:
         seed, limit = check_seed(NAME, seed), check_limit(NAME, limit)
+        if missing not in MISSING:
+            raise DatasetError(f"{NAME}: missing must be 'error' (an empty cell is a mistake) or 'allow' (an empty "
+                               f"cell is a missing input), got {missing!r}.{did_you_mean(str(missing), MISSING)}")
+        self.missing = missing
         try:
             self.limits = data_limits(limits)
         except DatasetError as exc:
@@ -110,7 +121,7 @@ class Manifest(ExampleDataset):
         self.tables = [t.path for t in tables]
         excluded = {c for c in (split_column, target) if c is not None}
         self.columns = _resolve_columns(columns, tables, excluded)
-        self.types = _resolve_types(types, self.columns, tables)
+        self.types = _resolve_types(types, self.columns, tables, skip_empty=missing == "allow")
         if target is not None:
             for table in tables:
                 _require_column(table, target, "target")
@@ -173,8 +184,12 @@ class Manifest(ExampleDataset):
     def _parse_cell(self, table: Table, row: int, key: str) -> Any:
         column, kind = self.columns[key], self.types[key]
         value = table.rows[row].get(column)
-        if value is None or (isinstance(value, str) and not value.strip() and kind != "text"):
-            raise DatasetError(f"{table.where(row, column)}: missing value for batch key '{key}' ({kind})")
+        empty = value is None or (isinstance(value, str) and not value.strip())
+        if empty and self.missing == "allow":
+            return None  # this example lacks this input
+        if empty and (value is None or kind != "text"):
+            raise DatasetError(f"{table.where(row, column)}: missing value for batch key '{key}' ({kind}); pass "
+                               "missing='allow' to treat empty cells as missing inputs")
         try:
             if kind in MEDIA_TYPES:
                 if not isinstance(value, str):
@@ -214,6 +229,8 @@ class Manifest(ExampleDataset):
         example = dict(values)
         for key in self.columns:
             kind = self.types[key]
+            if values[key] is None:
+                continue  # a missing input (missing="allow")
             try:
                 if kind == "image":
                     example[key] = self._load_image(values[key])
@@ -291,7 +308,8 @@ def _default_type(key: str) -> str:
     return "auto"
 
 
-def _resolve_types(types: object, columns: dict[str, str], tables: list[Table]) -> dict[str, str]:
+def _resolve_types(types: object, columns: dict[str, str], tables: list[Table], *,
+                   skip_empty: bool = False) -> dict[str, str]:
     if types is not None and not isinstance(types, Mapping):
         raise DatasetError(
             f"{NAME}: types must map batch keys to types like {{'photo': 'image'}}, got {types!r}"
@@ -311,13 +329,16 @@ def _resolve_types(types: object, columns: dict[str, str], tables: list[Table]) 
     out = {}
     for key, column in columns.items():
         kind = given.get(key) or _default_type(key)
-        out[key] = _infer_type(column, tables) if kind == "auto" else kind
+        out[key] = _infer_type(column, tables, skip_empty) if kind == "auto" else kind
     return out
 
 
-def _infer_type(column: str, tables: list[Table]) -> str:
-    """int if every value is an integer, float if every value is a number, vector for lists, else text."""
+def _infer_type(column: str, tables: list[Table], skip_empty: bool = False) -> str:
+    """int if every value is an integer, float if every value is a number, vector for lists, else text
+    (with ``skip_empty``, empty cells, which are missing inputs, do not count)."""
     values = [row.get(column) for table in tables for row in table.rows]
+    if skip_empty:
+        values = [v for v in values if v is not None and not (isinstance(v, str) and not v.strip())]
     if any(isinstance(v, list) for v in values):
         return "vector"
     for kind, parse in (("int", parse_int), ("float", parse_float)):

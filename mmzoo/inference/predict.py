@@ -102,26 +102,23 @@ def predict(model: Any, examples: Any, *, top_k: int | None = 1, batch_size: int
         results = embed_examples(model, items, batch_size=batch_size)
         return results[0] if single else results
     reader = _Reader(model, task, top_k, threshold)
-    preprocessors = {key: encoder.preprocess for key, encoder in model.encoders.items()}
     device = model_device(model)
     results: list[Prediction] = []
     with evaluating(model):
         for start in range(0, len(items), batch_size):
-            batch = _inputs(model, preprocessors, items[start : start + batch_size])
+            batch = _inputs(model, items[start : start + batch_size])
             if device.type != "cpu":
                 batch = to_device(batch, device)
             results.extend(reader.read(model(batch).outputs))
     return results[0] if single else results
 
 
-def _inputs(model: Any, preprocessors: Mapping[str, Any], chunk: list) -> dict[str, Any]:
-    """Each encoder's ``preprocess`` of its key's values (targets and other keys are not read)."""
-    try:
-        return {key: preprocess([example[key] for example in chunk]) for key, preprocess in preprocessors.items()}
-    except (KeyError, TypeError, IndexError):  # a missing key or an example that is not a dict: say which
-        keys = list(preprocessors)
-        model.collator([{k: e[k] for k in keys if k in e} if isinstance(e, Mapping) else e for e in chunk])
-        raise
+def _inputs(model: Any, chunk: list) -> dict[str, Any]:
+    """The batch of ``chunk`` as the model's collator builds it, targets left out: each encoder's
+    ``preprocess`` of its key's values; an example may lack inputs (the key absent or None), and a
+    mistake (an example that is not a dict, a misspelt key) is the collator's clear error."""
+    return model.collator([{k: v for k, v in e.items() if k != "target"} if isinstance(e, Mapping) else e
+                           for e in chunk])
 
 
 def to_device(value: Any, device: torch.device) -> Any:

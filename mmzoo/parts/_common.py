@@ -115,3 +115,28 @@ def masked_mean(tokens: Tensor, mask: Tensor) -> Tensor:
 def bad_example(part: str, index: int, message: str) -> DatasetError:
     """Build the error raised when ``preprocess`` cannot use example ``index``."""
     return DatasetError(f"{part}: example {index}: {message}")
+
+
+def presence_masks(part: str, present: Mapping[str, Tensor] | None, keys: Sequence[str],
+                   reference: Tensor) -> dict[str, Tensor]:
+    """A bool mask ``[B]`` per key (all true for a key ``present`` does not list, or without ``present``),
+    on ``reference``'s device and batch size."""
+    batch = reference.shape[0]
+    masks = {}
+    for key in keys:
+        mask = None if present is None else present.get(key)
+        if mask is None:
+            masks[key] = torch.ones(batch, dtype=torch.bool, device=reference.device)
+            continue
+        mask = torch.as_tensor(mask, device=reference.device).to(torch.bool)
+        if mask.shape != (batch,):
+            raise BuildError(f"{part}: present[{key!r}] must be a bool vector of the batch size {batch}, "
+                             f"got shape {list(mask.shape)}.")
+        masks[key] = mask
+    return masks
+
+
+def keep_rows(value: Tensor, mask: Tensor) -> Tensor:
+    """``value`` where ``mask [B]`` is true and 0 elsewhere, whatever the other rows held (even NaN)."""
+    shape = (-1,) + (1,) * (value.dim() - 1)
+    return torch.where(mask.view(shape), value, value.new_zeros(()))

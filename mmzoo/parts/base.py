@@ -14,6 +14,15 @@ Attribute conventions (read with ``getattr``; the default applies when a part do
   The builtin ``cross-attention`` still treats a pooled-only feature as a single token.
 - ``output_kind: "tensor" | "dict"`` (fusions; default "tensor"): one ``Tensor[B, output_dim]``,
   or a dict of them by batch key (``project``).
+- ``handles_missing: bool`` (fusions, and heads with ``input_kind`` "dict"; default ``False``): the part
+  takes examples that lack some inputs: ``forward(features, present=None)`` (a head: ``forward(fused,
+  present=None)``) with ``present`` a bool ``[B]`` mask per batch key, given only for incomplete batches;
+  an example's output must not depend on the features of the inputs it lacks (see
+  :mod:`mmzoo.missing`). Without it, an incomplete batch is an error naming what is missing.
+- ``empty_output(batch_size) -> Tensor`` (fusions; optional): the fused output of an example with no
+  input at all; explanations use it as their baseline (``score(none)``).
+- ``input_embeddings() -> nn.Module`` and ``token_labels(ids: list[int]) -> list[str]`` (text encoders;
+  optional): the layer that embeds token ids and each token's text, for token-level explanations.
 - ``input_kind: "tensor" | "dict"`` (heads; default "tensor"): what ``forward(fused)`` takes; it
   must equal the fusion's ``output_kind`` (checked at build time).
 - ``requires_target: bool`` (heads; default ``True``): ``False`` when ``loss(outputs, None)`` is
@@ -94,6 +103,7 @@ class Fusion(nn.Module):
     output_dim: int
     requires_tokens: bool = False
     output_kind: str = "tensor"
+    handles_missing: bool = False
 
 
 class Head(nn.Module):
@@ -102,6 +112,7 @@ class Head(nn.Module):
     input_kind: str = "tensor"
     requires_target: bool = True
     metrics_within_batch: bool = False
+    handles_missing: bool = False
 
     def loss(self, outputs: Tensor, target: Tensor | None) -> Tensor:
         """Return the scalar training loss."""

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmzoo.errors import BuildError, DatasetError
+from mmzoo.errors import BuildError, DatasetError, MmzooError
 from mmzoo.parts._common import int_list, positive_int
 from mmzoo.parts.base import Head
 
@@ -59,6 +59,7 @@ class ContrastiveHead(Head):
 
     part_name = "contrastive"
     input_kind = "dict"
+    handles_missing = True
     requires_target = False
     metrics_within_batch = True
 
@@ -139,9 +140,20 @@ class ContrastiveHead(Head):
     def _across_ranks(self) -> bool:
         return self.training and self.context is not None and self.context.world_size > 1
 
-    def forward(self, fused: Mapping[str, Tensor]) -> Tensor:
+    def forward(self, fused: Mapping[str, Tensor], present: Mapping[str, Tensor] | None = None) -> Tensor:
         a, b = self._embeddings(fused)
         scale = self.logit_scale()
+        if present is not None:  # missing inputs: only the examples with both sides are paired
+            if self._across_ranks():
+                raise MmzooError(f"{self.label}: examples that lack an input are not supported when the "
+                                 "contrastive loss gathers negatives across ranks; train on one rank, or give "
+                                 "every example both inputs")
+            paired = torch.ones(a.shape[0], dtype=torch.bool, device=a.device)
+            for key in self.names or ():
+                if present.get(key) is not None:
+                    paired = paired & torch.as_tensor(present[key], device=a.device).to(torch.bool)
+            both = paired.unsqueeze(0) & paired.unsqueeze(1)
+            return (scale * a @ b.t()).masked_fill(~both, float("-inf"))
         if not self._across_ranks():
             return scale * a @ b.t()
         every_a, every_b = self.context.all_gather(a), self.context.all_gather(b)
@@ -159,6 +171,15 @@ class ContrastiveHead(Head):
         columns_target = target if every_target is None else every_target
         return target.unsqueeze(1) == columns_target.unsqueeze(0)
 
+    def _paired(self, logits: Tensor, target: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """The logits (and targets) of the examples that have both sides: those with a finite diagonal."""
+        paired = torch.isfinite(logits.diagonal())
+        if bool(paired.all()):
+            return logits, target
+        keep = paired.nonzero().squeeze(1)
+        target = None if target is None else torch.as_tensor(target, device=logits.device)[keep]
+        return logits[keep][:, keep], target
+
     def _square(self, logits: Tensor) -> None:
         if logits.dim() != 2 or logits.shape[0] != logits.shape[1]:
             raise BuildError(f"{self.label}: expected square logits [batch, batch], "
@@ -173,6 +194,9 @@ class ContrastiveHead(Head):
             directions = [(outputs[0], matches), (outputs[1], matches)]
         else:
             self._square(outputs)
+            outputs, target = self._paired(outputs, target)
+            if outputs.shape[0] == 0:
+                return outputs.sum() * 0.0  # no example with both sides: a zero, still in the graph
             matches = self._matches(outputs.shape[0], outputs.shape[1], 0, target, outputs.device)
             directions = [(outputs, matches), (outputs.t(), matches.t())]
         losses = [_matched_nll(logits, hits) for logits, hits in directions]
@@ -185,6 +209,7 @@ class ContrastiveHead(Head):
         """Hit counts per direction within this batch (``forward``: first -> second); named by the pair
         only in :meth:`metrics_from_sums`, so sums from any rank merge whatever that rank has seen."""
         self._square(outputs)
+        outputs, target = self._paired(outputs, target)
         matches = self._matches(outputs.shape[0], outputs.shape[1], 0, target, outputs.device)
         sums = {"count": float(outputs.shape[0])}
         for direction, logits, hits in (("forward", outputs, matches), ("backward", outputs.t(), matches.t())):
@@ -205,6 +230,10 @@ class ContrastiveHead(Head):
         rows = {"first": a.float(), "second": b.float()}
         if target is not None:
             rows["target"] = torch.as_tensor(target, device=a.device)
+        if outputs is not None and outputs.dim() == 2 and outputs.shape[0] == outputs.shape[1]:
+            paired = torch.isfinite(outputs.diagonal())  # examples that lack a side are left out
+            if not bool(paired.all()):
+                rows = {name: value[paired] for name, value in rows.items()}
         return rows
 
     @torch.no_grad()

@@ -3,6 +3,16 @@
 Each is built as ``Fusion(input_dims, **params)`` (``input_dims``: batch key -> encoder
 ``output_dim``) and, unless it says otherwise, returns ``Tensor[B, output_dim]``. Modalities are
 processed in the order of ``input_dims``.
+
+Every builtin fusion handles missing modalities (``handles_missing = True``): ``forward(features,
+present=None)`` takes an optional ``{key: BoolTensor[B]}`` saying which examples have which input, and
+an example's output never depends on the feature values of an input it lacks. ``concat`` and
+``bilinear`` put a learned "absent" embedding in place of a missing input; ``sum``, ``gated``,
+``attention`` and ``cross-attention`` leave it out (an example with no input at all is an error there;
+``empty_output`` gives what they fuse from nothing, for explanations); ``film`` leaves a missing
+condition's modulation out and puts a learned absent embedding in place of a missing target;
+``project`` gives zeros for the missing side (the ``contrastive`` head pairs only complete examples).
+See :mod:`mmzoo.missing`.
 """
 
 from __future__ import annotations
@@ -14,19 +24,23 @@ import torch
 from torch import Tensor, nn
 
 from mmzoo.errors import BuildError, did_you_mean
+from mmzoo.missing import require_some_input
 from mmzoo.outputs import EncoderOutput
 from mmzoo.parts._common import (
     check_input_dims,
     fraction,
     gather_features,
+    keep_rows,
     masked_mean,
     optional_positive_int,
     positive_int,
+    presence_masks,
     tokens_and_mask,
 )
 from mmzoo.parts.base import Fusion
 
 Features = Mapping[str, EncoderOutput | Tensor]
+Present = Mapping[str, Tensor] | None
 
 
 class _KeyedFusion(Fusion):
@@ -34,6 +48,7 @@ class _KeyedFusion(Fusion):
 
     part_name = ""
     min_modalities = 1
+    handles_missing = True
 
     def __init__(self, input_dims: Mapping[str, int]) -> None:
         super().__init__()
@@ -41,9 +56,32 @@ class _KeyedFusion(Fusion):
         self.input_dims = check_input_dims(self.label, input_dims, minimum=self.min_modalities)
         self.keys = list(self.input_dims)
 
-    def _pooled(self, features: Features) -> list[Tensor]:
+    def _gather(self, features: Features, present: Present) -> tuple[dict[str, EncoderOutput], dict[str, Tensor]]:
+        """Features and a presence mask per key (all true without ``present``)."""
         gathered = gather_features(self.label, features, self.keys)
-        return [gathered[key].pooled for key in self.keys]
+        return gathered, presence_masks(self.label, present, self.keys, gathered[self.keys[0]].pooled)
+
+    def _pooled(self, features: Features, present: Present = None) -> tuple[list[Tensor], list[Tensor]]:
+        """Pooled features (zero in the rows that lack the input) and their presence masks, in key order."""
+        gathered, masks = self._gather(features, present)
+        return ([keep_rows(gathered[k].pooled, masks[k]) for k in self.keys], [masks[k] for k in self.keys])
+
+    def _masked_out(self, features: Features, present: Present) -> tuple[list[Tensor], Tensor]:
+        """For fusions that leave missing inputs out: pooled features and the stacked masks ``[B, M]``;
+        an example with no input at all is an error."""
+        pooled, masks = self._pooled(features, present)
+        if present is not None:
+            require_some_input(self.label, dict(zip(self.keys, masks)))
+        return pooled, torch.stack(masks, dim=1)
+
+    def _absent_embeddings(self) -> nn.ParameterDict:
+        """One learned embedding per modality that stands in for it where an example lacks it."""
+        return nn.ParameterDict({key: nn.Parameter(torch.zeros(d)) for key, d in self.input_dims.items()})
+
+    def _with_absent(self, features: Features, present: Present) -> list[Tensor]:
+        pooled, masks = self._pooled(features, present)
+        return [torch.where(mask.unsqueeze(1), x, self.absent[key].to(x.dtype).expand_as(x))
+                for key, x, mask in zip(self.keys, pooled, masks)]
 
     def _projections(self, dim: int) -> nn.ModuleDict:
         return nn.ModuleDict({key: nn.Linear(d, dim) for key, d in self.input_dims.items()})
@@ -65,9 +103,10 @@ class ConcatFusion(_KeyedFusion):
         self.dropout = nn.Dropout(fraction(self.label, "dropout", dropout))
         self.proj = nn.Linear(total, dim) if dim else nn.Identity()
         self.output_dim = dim or total
+        self.absent = self._absent_embeddings()
 
-    def forward(self, features: Features) -> Tensor:
-        return self.proj(self.dropout(torch.cat(self._pooled(features), dim=-1)))
+    def forward(self, features: Features, present: Present = None) -> Tensor:
+        return self.proj(self.dropout(torch.cat(self._with_absent(features, present), dim=-1)))
 
 
 class SumFusion(_KeyedFusion):
@@ -81,9 +120,14 @@ class SumFusion(_KeyedFusion):
         self.proj = self._projections(self.output_dim)
         self.dropout = nn.Dropout(fraction(self.label, "dropout", dropout))
 
-    def forward(self, features: Features) -> Tensor:
-        pooled = self._pooled(features)
-        return self.dropout(sum(self.proj[k](x) for k, x in zip(self.keys, pooled)))
+    def forward(self, features: Features, present: Present = None) -> Tensor:
+        pooled, masks = self._masked_out(features, present)
+        terms = [keep_rows(self.proj[k](x), masks[:, i]) for i, (k, x) in enumerate(zip(self.keys, pooled))]
+        return self.dropout(sum(terms))
+
+    def empty_output(self, batch_size: int) -> Tensor:
+        """The sum over no modality: zeros."""
+        return self.proj[self.keys[0]].weight.new_zeros(batch_size, self.output_dim)
 
 
 class GatedFusion(_KeyedFusion):
@@ -104,15 +148,25 @@ class GatedFusion(_KeyedFusion):
         self.gate = nn.Linear(sum(self.input_dims.values()), len(self.keys) * self.output_dim)
         self.dropout = nn.Dropout(fraction(self.label, "dropout", dropout))
 
-    def gates(self, features: Features) -> Tensor:
-        """Gate values ``[B, modalities, dim]`` (they sum to 1 over modalities)."""
-        logits = self.gate(torch.cat(self._pooled(features), dim=-1))
-        return logits.view(logits.shape[0], len(self.keys), self.output_dim).softmax(dim=1)
+    def gates(self, features: Features, present: Present = None) -> Tensor:
+        """Gate values ``[B, modalities, dim]``: they sum to 1 over the modalities an example has, and
+        are 0 for those it lacks."""
+        pooled, masks = self._masked_out(features, present)
+        return self._gates(pooled, masks)
 
-    def forward(self, features: Features) -> Tensor:
-        pooled = self._pooled(features)
+    def _gates(self, pooled: list[Tensor], masks: Tensor) -> Tensor:
+        logits = self.gate(torch.cat(pooled, dim=-1))
+        logits = logits.view(logits.shape[0], len(self.keys), self.output_dim)
+        return logits.masked_fill(~masks.unsqueeze(-1), float("-inf")).softmax(dim=1)
+
+    def forward(self, features: Features, present: Present = None) -> Tensor:
+        pooled, masks = self._masked_out(features, present)
         hidden = torch.stack([torch.tanh(self.proj[k](x)) for k, x in zip(self.keys, pooled)], dim=1)
-        return self.dropout((self.gates(features) * hidden).sum(dim=1))
+        return self.dropout((self._gates(pooled, masks) * hidden).sum(dim=1))
+
+    def empty_output(self, batch_size: int) -> Tensor:
+        """The gated sum over no modality: zeros."""
+        return self.gate.weight.new_zeros(batch_size, self.output_dim)
 
 
 class AttentionFusion(_KeyedFusion):
@@ -138,12 +192,20 @@ class AttentionFusion(_KeyedFusion):
         self.query = nn.Parameter(torch.randn(1, 1, self.output_dim) * 0.02)
         self.attention = nn.MultiheadAttention(self.output_dim, heads, dropout=dropout, batch_first=True)
 
-    def forward(self, features: Features) -> Tensor:
-        pooled = self._pooled(features)
+    def forward(self, features: Features, present: Present = None) -> Tensor:
+        pooled, masks = self._masked_out(features, present)
         tokens = torch.stack([self.proj[k](x) for k, x in zip(self.keys, pooled)], dim=1)
         tokens = self.norm(tokens + self.modality_embedding)
         query = self.query.expand(tokens.shape[0], -1, -1)
-        return self.attention(query, tokens, tokens, need_weights=False)[0].squeeze(1)
+        ignore = None if present is None else ~masks  # a missing modality is never attended to
+        return self.attention(query, tokens, tokens, key_padding_mask=ignore, need_weights=False)[0].squeeze(1)
+
+    def empty_output(self, batch_size: int) -> Tensor:
+        """Attention over no modality: an empty weighted sum of values (zero) through the output
+        projection, i.e. its bias."""
+        out = self.attention.out_proj
+        bias = out.bias if out.bias is not None else out.weight.new_zeros(self.output_dim)
+        return bias.expand(batch_size, -1)
 
 
 class _CrossBlock(nn.Module):
@@ -197,11 +259,15 @@ class CrossAttentionFusion(_KeyedFusion):
         self.out = nn.Sequential(nn.LayerNorm(len(self.keys) * self.output_dim),
                                  nn.Linear(len(self.keys) * self.output_dim, self.output_dim))
 
-    def forward(self, features: Features) -> Tensor:
-        gathered = gather_features(self.label, features, self.keys)
+    def forward(self, features: Features, present: Present = None) -> Tensor:
+        gathered, present_masks = self._gather(features, present)
+        if present is not None:
+            require_some_input(self.label, present_masks)
         tokens, masks = {}, {}
         for i, key in enumerate(self.keys):
             seq, mask = tokens_and_mask(gathered[key])
+            mask = mask & present_masks[key].unsqueeze(1)  # a missing modality is all padding
+            seq = torch.where(mask.unsqueeze(-1), seq, seq.new_zeros(()))
             tokens[key], masks[key] = self.proj[key](seq) + self.modality_embedding[i], mask
         for layer in self.layers:
             updated = {}
@@ -211,8 +277,13 @@ class CrossAttentionFusion(_KeyedFusion):
                 context_mask = torch.cat([masks[k] for k in others], dim=1)
                 updated[key] = layer[key](tokens[key], context, context_mask)
             tokens = updated
-        pooled = [masked_mean(tokens[k], masks[k]) for k in self.keys]
+        pooled = [masked_mean(tokens[k], masks[k]) for k in self.keys]  # zero for a missing modality
         return self.out(torch.cat(pooled, dim=-1))
+
+    def empty_output(self, batch_size: int) -> Tensor:
+        """With no modality every per-modality mean is zero: the output layers applied to zeros."""
+        zeros = self.modality_embedding.new_zeros(batch_size, len(self.keys) * self.output_dim)
+        return self.out(zeros)
 
 
 class BilinearFusion(_KeyedFusion):
@@ -240,10 +311,11 @@ class BilinearFusion(_KeyedFusion):
         })
         self.rank_weights = nn.Parameter(torch.full((self.rank,), 1.0 / math.sqrt(self.rank)))
         self.bias = nn.Parameter(torch.zeros(self.output_dim))
+        self.absent = self._absent_embeddings()
 
-    def forward(self, features: Features) -> Tensor:
+    def forward(self, features: Features, present: Present = None) -> Tensor:
         product = None
-        for key, x in zip(self.keys, self._pooled(features)):
+        for key, x in zip(self.keys, self._with_absent(features, present)):
             augmented = torch.cat([self.dropout(x), x.new_ones(x.shape[0], 1)], dim=-1)
             term = torch.einsum("bi,rid->rbd", augmented, self.factors[key])
             product = term if product is None else product * term
@@ -255,7 +327,9 @@ class FiLMFusion(_KeyedFusion):
 
     ``out = (1 + gamma(c)) * h + beta(c)`` with ``h`` the target's pooled feature (projected to
     ``dim`` when given) and ``gamma``, ``beta`` linear in the condition's pooled feature. They
-    start small, so the fusion starts close to the identity on the target.
+    start small, so the fusion starts close to the identity on the target. Without the condition
+    an example gets the unmodulated target; without the target, a learned absent embedding stands
+    in for it.
     """
 
     part_name = "film"
@@ -282,6 +356,7 @@ class FiLMFusion(_KeyedFusion):
         self.film = nn.Linear(self.input_dims[self.condition], 2 * self.output_dim)
         nn.init.normal_(self.film.weight, std=0.01)
         nn.init.zeros_(self.film.bias)
+        self.absent_target = nn.Parameter(torch.zeros(target_dim))
 
     def _key(self, name: str, value: str | None) -> str:
         if value not in self.input_dims:
@@ -295,15 +370,22 @@ class FiLMFusion(_KeyedFusion):
             )
         return value
 
-    def modulation(self, features: Features) -> tuple[Tensor, Tensor]:
-        """``(gamma, beta)``, each ``[B, output_dim]``, computed from the condition."""
-        gathered = gather_features(self.label, features, [self.condition])
-        gamma, beta = self.film(gathered[self.condition].pooled).chunk(2, dim=-1)
+    def modulation(self, features: Features, present: Present = None) -> tuple[Tensor, Tensor]:
+        """``(gamma, beta)``, each ``[B, output_dim]``, computed from the condition (zero, i.e. no
+        modulation, for an example that lacks the condition)."""
+        return self._modulation(*self._pooled(features, present))
+
+    def _modulation(self, pooled: list[Tensor], masks: list[Tensor]) -> tuple[Tensor, Tensor]:
+        i = self.keys.index(self.condition)
+        gamma, beta = keep_rows(self.film(pooled[i]), masks[i]).chunk(2, dim=-1)
         return gamma, beta
 
-    def forward(self, features: Features) -> Tensor:
-        target = gather_features(self.label, features, [self.target])[self.target].pooled
-        gamma, beta = self.modulation(features)
+    def forward(self, features: Features, present: Present = None) -> Tensor:
+        pooled, masks = self._pooled(features, present)
+        i = self.keys.index(self.target)
+        absent = self.absent_target.to(pooled[i].dtype).expand_as(pooled[i])
+        target = torch.where(masks[i].unsqueeze(1), pooled[i], absent)
+        gamma, beta = self._modulation(pooled, masks)
         return self.dropout((1.0 + gamma) * self.proj(target) + beta)
 
 
@@ -322,7 +404,10 @@ class ProjectFusion(_KeyedFusion):
         self.output_dim = positive_int(self.label, "dim", dim)
         self.proj = self._projections(self.output_dim)
 
-    def forward(self, features: Features) -> dict[str, Tensor]:
-        keys = [k for k in self.keys if k in features] or self.keys  # none of them: the error names them all
-        gathered = gather_features(self.label, features, keys)
-        return {k: self.proj[k](gathered[k].pooled) for k in keys}
+    def forward(self, features: Features, present: Present = None) -> dict[str, Tensor]:
+        if present is None:  # complete examples; embedding one key (model.embed) passes only its features
+            keys = [k for k in self.keys if k in features] or self.keys  # none of them: the error names them all
+            gathered = gather_features(self.label, features, keys)
+            return {k: self.proj[k](gathered[k].pooled) for k in keys}
+        pooled, masks = self._pooled(features, present)
+        return {k: keep_rows(self.proj[k](x), m) for k, x, m in zip(self.keys, pooled, masks)}

@@ -13,6 +13,11 @@ Call these from a plugin's own tests. Each builds the part, runs it on example i
   metric names are fixed when the head is built (a head that never ran a batch names them too);
 - a state_dict saved with safetensors and loaded into a freshly built part reproduces its
   outputs in eval mode (nothing the part needs lives outside its state_dict);
+- a part that declares ``handles_missing`` (missing modalities, see :mod:`mmzoo.missing`) takes
+  ``present=`` masks for every subset of missing inputs: finite outputs and gradients, and an
+  example's output does not depend on the features of the inputs it lacks;
+- an encoder's optional explanation hooks work: ``input_embeddings()`` returns the module whose
+  output its forward reads, ``token_labels(ids)`` one string per id;
 - an encoder's optional ``raw_input`` (a :class:`mmzoo.RawInput`) is true: its kind, sizes, and for
   file paths, that a file gives what its decoded value gives (:mod:`mmzoo.testing.raw_input_check`).
 - an optional ``path_params`` declaration (the parameters that are local paths, refused when they
@@ -29,7 +34,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -52,8 +56,15 @@ from mmzoo.testing._conformance_checks import (
     still_flat,
     valid_tokens,
 )
+from mmzoo.testing._explain_checks import check_explain_hooks
 from mmzoo.testing._metric_rows import check_metric_rows
+from mmzoo.testing._missing_checks import (
+    check_fusion_missing,
+    check_head_missing,
+    fusion_objective_with_missing,
+)
 from mmzoo.testing.conformance_cache import check_output_cacheable
+from mmzoo.testing.examples import default_examples
 from mmzoo.testing.raw_input_check import check_raw_input
 
 __all__ = ["check_encoder", "check_fusion", "check_head", "default_examples"]
@@ -84,51 +95,6 @@ def _build(
         f"{label}: the factory must return a torch.nn.Module, got {type(part)}"
     )
     return part
-
-
-# ---- default inputs ---------------------------------------------------------------------------------
-def default_examples(modality: str, count: int = 3, *, in_dim: int | None = None) -> list:
-    """Raw examples for a modality: "image", "text", "audio" or "vector" (needs ``in_dim``).
-
-    Images come in different sizes and types (uint8 and float arrays, a PIL image when Pillow is
-    installed); texts and waveforms (16 kHz float32) have different lengths, to exercise padding.
-    """
-    rng = np.random.default_rng(0)
-    if modality == "image":
-        sizes = [(32, 40), (24, 24), (20, 28), (36, 30)]
-        images: list = []
-        for i in range(count):
-            h, w = sizes[i % len(sizes)]
-            if i % 3 == 1:
-                images.append(rng.random((h, w, 3), dtype=np.float32))
-            else:
-                images.append(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-        try:
-            from PIL import Image
-
-            if count >= 3:
-                images[2] = Image.fromarray(rng.integers(0, 256, (28, 20, 3), dtype=np.uint8), mode="RGB")
-        except ImportError:
-            pass
-        return images
-    if modality == "text":
-        texts = ["a photo of a cat on a mat", "ok", "Zwei Hunde spielen im Schnee, schön!", "the end"]
-        return [texts[i % len(texts)] for i in range(count)]
-    if modality == "audio":
-        clips = []
-        for i in range(count):
-            n = 16000 * (2 + i % 3) // 4
-            t = np.arange(n, dtype=np.float32) / 16000
-            tone = 0.5 * np.sin(2 * np.pi * (220 * (i + 1)) * t)
-            clips.append((tone + 0.05 * rng.standard_normal(n)).astype(np.float32))
-        return clips
-    if modality == "vector":
-        assert in_dim, "default vector examples need in_dim (the encoder's 'in_dim' attribute or argument)"
-        return [rng.standard_normal(in_dim).astype(np.float32) for _ in range(count)]
-    raise AssertionError(
-        f"no default examples for modality {modality!r}; pass examples= (a list of raw inputs) "
-        "or one of the modalities image, text, audio, vector"
-    )
 
 
 # ---- encoders ---------------------------------------------------------------------------------------
@@ -209,6 +175,7 @@ def check_encoder(
                     )
                     assert_close(mine, theirs, label, f"{where}, tokens", atol)
 
+    check_explain_hooks(encoder, inputs, label)
     check_output_cacheable(encoder, lambda: _build(build, label, (), params, seed=0), examples, label)
     check_round_trip(
         encoder, lambda: _build(build, label, (), params, seed=1234), lambda m: m(inputs), label, atol
@@ -275,7 +242,8 @@ def check_fusion(
     Features are random ``EncoderOutput``s; with ``tokens`` (always, if the fusion sets
     ``requires_tokens``) they carry token sequences whose later examples are padded, and the
     check verifies that changing padded tokens does not change the output. Every modality must
-    influence the output (receive a gradient).
+    influence the output (receive a gradient). A fusion that sets ``handles_missing`` is also run
+    with every subset of its inputs missing from some examples (``forward(features, present=...)``).
     """
     build, label, _ = _resolve("fusion", factory)
     check_path_params(build, label)
@@ -289,12 +257,22 @@ def check_fusion(
         f"{label}: requires_tokens must be a bool, got {requires_tokens!r}"
     )
     tokens = tokens or requires_tokens
+    handles_missing = getattr(fusion, "handles_missing", False)
+    assert isinstance(handles_missing, bool), f"{label}: handles_missing must be a bool, got {handles_missing!r}"
+    if handles_missing:
+        batch_size = max(batch_size, len(input_dims) + 1)  # room for every input to be missing somewhere
     generator = torch.Generator().manual_seed(0)
     features = _fusion_features(input_dims, batch_size, tokens, generator)
 
+    def with_missing(probe: nn.Module, probe_features: Mapping[str, EncoderOutput], gen: torch.Generator):
+        if not handles_missing:
+            return 0.0
+        return fusion_objective_with_missing(probe, probe_features, gen)
+
     fusion.train()
     outputs = _check_fusion_output(fusion(features), fusion, list(input_dims), batch_size, label)
-    backward(sum(random_objective(o, generator) for o in outputs), fusion, label)
+    backward(sum(random_objective(o, generator) for o in outputs) + with_missing(fusion, features, generator),
+             fusion, label)
 
     probe_features: dict[str, EncoderOutput] = {}
 
@@ -308,7 +286,8 @@ def check_fusion(
             probe_features[key] = fresh
         out = probe(probe_features)
         gen = torch.Generator().manual_seed(1)
-        return sum(random_objective(o, gen) for o in (out.values() if isinstance(out, Mapping) else [out]))
+        objective = sum(random_objective(o, gen) for o in (out.values() if isinstance(out, Mapping) else [out]))
+        return objective + with_missing(probe, probe_features, gen)
 
     def reached(feature: EncoderOutput) -> bool:
         grads = [t.grad for t in (feature.pooled, feature.tokens) if t is not None and t.grad is not None]
@@ -339,6 +318,11 @@ def check_fusion(
                 "changing padded tokens (mask False) changed the output; the mask is not respected",
                 atol,
             )
+
+    if handles_missing:
+        check_fusion_missing(
+            fusion, features, label, lambda out, n: _check_fusion_output(out, fusion, list(input_dims), n, label), atol
+        )
 
     fixed = {k: detach(f) for k, f in features.items()}
     check_round_trip(
@@ -467,6 +451,8 @@ def check_head(
     _check_fixed_at_build(head, build_bound(seed=1), outputs, target, label)
     check_metric_rows(head, build_bound(seed=1), detach(fused), target, batch, label)
     _check_distributed_context(head, fused, target, label, atol)
+    if getattr(head, "handles_missing", False) and isinstance(fused, Mapping):
+        check_head_missing(head, detach(fused), target, label, atol)
 
     fixed = detach(fused)
     check_round_trip(head, lambda: build_bound(seed=1234), lambda m: m(fixed), label, atol)

@@ -88,6 +88,7 @@ class DataConfig:
     persistent_workers: bool = True
     shuffle: bool = True
     drop_last: bool = False
+    modality_dropout: dict[str, float] = field(default_factory=dict)
     cache_features: str | bool = "auto"
 
 
@@ -244,6 +245,14 @@ def _split_section(default_split: str, example: str) -> Section:
     )
 
 
+def _build_data(values: dict[str, Any], path: str, problems: list[str]) -> Any:
+    for key, rate in values["modality_dropout"].items():
+        if rate >= 1.0:
+            problems.append(f"{join_path(path, 'modality_dropout')}.{key}: expected a probability in [0, 1) "
+                            f"(1 would drop that input from every example), got {rate:g}")
+    return None if problems else DataConfig(**values)
+
+
 def _build_optim(values: dict[str, Any], path: str, problems: list[str]) -> Any:
     name = values["name"]
     if name == "sgd":
@@ -304,12 +313,17 @@ DATA = Section(
         "persistent_workers": Field(Bool(), True, "keep workers alive across epochs"),
         "shuffle": Field(Bool(), True, "shuffle the training split every epoch"),
         "drop_last": Field(Bool(), False, "drop the last incomplete training batch of an epoch"),
+        "modality_dropout": Field(
+            MapOf(Float(0.0, 1.0)), dict, "encoder key -> probability in [0, 1) that a training example loses "
+            "that input, e.g. {audio: 0.3, image: 0.1}; seeded by the run's seed, training only, an example "
+            "keeps at least one input; the fusion must handle missing inputs"
+        ),
         "cache_features": Field(
             BOOL_OR_AUTO, "auto", "compute frozen encoders' outputs once and read them back in later epochs "
             "and runs; auto: wherever an encoder may be cached (the run says why not), true: an error where not"
         ),
     },
-    build=lambda v, p, probs: DataConfig(**v),
+    build=_build_data,
 )
 
 OPTIM = Section(

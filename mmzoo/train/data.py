@@ -118,7 +118,9 @@ def seed_cpu_rngs(seed: int) -> None:
 
 class SeededCollate:
     """``collate_fn`` for :class:`KeyedDataset` batches: runs the model's collator and returns
-    ``(num_examples, batch)``. Picklable when the collator is.
+    ``(num_examples, batch)``. Picklable when the collator is. With ``modality_dropout`` (training only),
+    examples first lose inputs at random, drawn from the batch's seed
+    (:class:`~mmzoo.train.modality_dropout.ModalityDropout`).
 
     In a worker process the torch, numpy and python RNGs are first seeded with the batch's seed, so any
     randomness in preprocessing is the same whichever worker builds the batch, and after a resume. In
@@ -126,13 +128,16 @@ class SeededCollate:
     checkpoints capture those, so resumes are exact there too.
     """
 
-    def __init__(self, collator: Callable[[list[Any]], Any]) -> None:
+    def __init__(self, collator: Callable[[list[Any]], Any], modality_dropout: Callable | None = None) -> None:
         self.collator = collator
+        self.modality_dropout = modality_dropout or None
 
     def __call__(self, keyed: tuple[int, list[Any]]) -> tuple[int, Any]:
         key, examples = keyed
         if get_worker_info() is not None:
             seed_cpu_rngs(key)
+        if self.modality_dropout is not None:
+            examples = self.modality_dropout(examples, key)
         return len(examples), self.collator(examples)
 
 
@@ -161,6 +166,7 @@ def _loader(
     persistent_workers: bool,
     pin_memory: bool,
     seed: int,
+    modality_dropout: Callable | None = None,
 ) -> DataLoader:
     kwargs: dict[str, Any] = {}
     if num_workers > 0:
@@ -170,7 +176,7 @@ def _loader(
     return DataLoader(
         KeyedDataset(dataset),
         batch_sampler=batch_sampler,
-        collate_fn=SeededCollate(collator),
+        collate_fn=SeededCollate(collator, modality_dropout),
         num_workers=num_workers,
         pin_memory=pin_memory,
         worker_init_fn=worker_init,
@@ -193,8 +199,10 @@ def train_loader(
     prefetch_factor: int | None,
     persistent_workers: bool,
     pin_memory: bool,
+    modality_dropout: Callable | None = None,
 ) -> tuple[DataLoader, ResumableDistributedSampler]:
-    """The training loader and its sampler (call ``sampler.set_position`` before each epoch)."""
+    """The training loader and its sampler (call ``sampler.set_position`` before each epoch); with
+    ``modality_dropout``, training examples lose inputs at random (seeded per batch)."""
     sampler = ResumableDistributedSampler(
         dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed
     )
@@ -208,6 +216,7 @@ def train_loader(
         persistent_workers=persistent_workers,
         pin_memory=pin_memory,
         seed=seed + 7_919 * rank,
+        modality_dropout=modality_dropout,
     )
     return loader, sampler
 
@@ -277,10 +286,12 @@ class Loaders:
 
 def build_loaders(
     data: DataConfig, collator: Callable, *, seed: int, rank: int, world_size: int, pin_memory: bool,
+    modality_dropout: Callable | None = None,
     check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     prepare: Callable[[Any, Any, Callable], tuple[Any, Any, Callable]] | None = None,
 ) -> Loaders:
-    """Datasets from ``data``, the resumable training loader and the sharded evaluation loader.
+    """Datasets from ``data``, the resumable training loader (with ``modality_dropout``, if any) and the
+    sharded evaluation loader.
 
     ``check`` sees the datasets first (``{"data.train": ..., "data.eval": ... or None}``) and returns
     the ones to load (e.g. with their targets matched to the model's labels). ``prepare(train_set,
@@ -309,6 +320,7 @@ def build_loaders(
         batch_size=data.batch_size,
         shuffle=data.shuffle,
         drop_last=data.drop_last,
+        modality_dropout=modality_dropout,
         **common,
     )
     evaluation = None

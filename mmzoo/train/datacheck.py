@@ -17,6 +17,7 @@ from mmzoo.errors import ConfigError, DatasetError, did_you_mean
 from mmzoo.saved import head_size
 
 _SIZE_PARAMS = ("num_classes", "num_labels", "num_outputs")
+_LOOK_AHEAD = 32  # examples looked at for a key the first example lacks (missing inputs)
 
 
 def check_training_data(model: Any, splits: Mapping[str, Any], note: Callable[[str], None]) -> dict[str, Any]:
@@ -49,6 +50,13 @@ def _check_keys(model: Any, dataset: Any, where: str) -> list[str]:
                            f"'target'), got {type(example).__name__}")
     keys = [k for k in example if k != "target"]
     missing = [k for k in model.encoders if k not in example]
+    if missing and getattr(model.fusion, "handles_missing", False):
+        # an example may lack an input (the key absent): only a key none of the first examples has is missing
+        seen = (dataset[i] for i in range(1, min(len(dataset), _LOOK_AHEAD)))
+        for other in seen:
+            missing = [k for k in missing if not (isinstance(other, Mapping) and k in other)]
+            if not missing:
+                break
     if missing:
         hint = did_you_mean(missing[0], [str(k) for k in keys])
         raise ConfigError(

@@ -43,6 +43,7 @@ from mmzoo.train.evaluate import evaluate
 from mmzoo.train.lifeline import follow_launcher
 from mmzoo.train.memory import malloc_tuned
 from mmzoo.train.metrics import MetricsLog
+from mmzoo.train.modality_dropout import ModalityDropout
 from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, is_fused
 from mmzoo.train.parallel import apply_channels_last
 from mmzoo.train.precision import Precision
@@ -176,18 +177,24 @@ class Trainer:
         from mmzoo.feature_cache.plan import FeatureCache
 
         config = self.config
+        collator = self.model.collator
+        dropout = None
+        if config.data.modality_dropout:
+            dropout = ModalityDropout(config.data.modality_dropout, list(collator.preprocessors),
+                                      fusion=self.model.fusion)
         self.feature_cache = FeatureCache(
             self.model, config, device=self.device, train_mode=self._set_train_mode, note=self.message
         )
         loaders = build_loaders(
             config.data,
-            self.model.collator,
+            collator,
             seed=config.seed,
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
             pin_memory=self.device.type == "cuda",
+            modality_dropout=dropout,
             check=lambda splits: check_training_data(self.model, splits, self.message),
-            prepare=self.feature_cache.attach,
+            prepare=None if dropout else self.feature_cache.attach,  # dropped inputs are not cached features
         )
         self.train_set, self.eval_set = loaders.train_set, loaders.eval_set
         self.train_loader, self.sampler, self.eval_loader = loaders.train, loaders.sampler, loaders.eval

@@ -66,8 +66,13 @@ def test_bad_batch_and_examples_say_what_is_expected(base):
     model = mmzoo.create_model(SPEC)
     with pytest.raises(MmzooError, match="the batch has no 'b'"):
         model({"a": torch.zeros(1, 3)})
-    with pytest.raises(MmzooError, match="example 1 has no 'b'"):
-        model.preprocess([EXAMPLES[0], {"a": [1, 2, 3]}])
+    incomplete = model.preprocess([EXAMPLES[0], {"a": [1, 2, 3], "target": 1}])  # a missing input is allowed
+    assert incomplete["present"]["b"].tolist() == [True, False] and incomplete["b"].shape[0] == 1
+    with pytest.raises(MmzooError, match="fusion 'Concat' does not handle missing inputs .* "
+                                         "example 1 has no 'b'"):
+        model(incomplete)  # a third-party fusion without handles_missing: a clear error, not a shape error
+    with pytest.raises(MmzooError, match="no example has 'b', .* Did you mean 'bb'"):
+        model.preprocess([{"a": [1, 2, 3], "bb": [0, 1]}])
     with pytest.raises(MmzooError, match="some examples have a 'target'"):
         model.preprocess([EXAMPLES[0], {"a": [1, 2, 3], "b": [1, 2]}])
     with pytest.raises(MmzooError, match="non-empty list of example dicts"):

@@ -315,3 +315,47 @@ def test_unreadable_media_fail_at_fetch_with_location(tmp_path):
         DatasetError, match=f"{path} line 2, column 'audio': .*broken.wav is not an? (audio|WAV) file"
     ):
         ds[0]
+
+
+def test_empty_cells_are_missing_inputs_when_allowed(media):
+    path = _csv(media, '''
+image,audio,caption,score,label
+img/0.png,,a cat,1,cat
+,wav/1.wav,,2,dog
+img/2.png,wav/2.wav,a bird,,bird
+''')
+    with pytest.raises(DatasetError, match=r"line 2, column 'audio': missing value for batch key 'audio' \(audio\); "
+                                           r"pass missing='allow'"):
+        manifest(path=path, target="label")
+    data = manifest(path=path, target="label", missing="allow")
+    assert data.types == {"image": "image", "audio": "audio", "caption": "text", "score": "int"}
+    assert data[0]["audio"] is None and data[0]["image"].shape == (5, 7)
+    assert data[1]["image"] is None and data[1]["caption"] is None and data[1]["audio"]["array"].shape == (800,)
+    assert data[2]["score"] is None and data[2]["caption"] == "a bird"
+    jsonl = media / "rows.jsonl"
+    jsonl.write_text('{"caption": "x", "score": 3, "label": 0}\n{"score": null, "label": 1}\n')
+    rows = manifest(path=jsonl, target="label", missing="allow")
+    assert rows[1] == {"caption": None, "score": None, "target": 1}
+    with pytest.raises(DatasetError, match="missing must be 'error' .* or 'allow' .* got 'alow'. Did you mean 'allow'"):
+        manifest(path=jsonl, target="label", missing="alow")
+
+
+def test_a_manifest_with_holes_trains_a_model_that_handles_missing_inputs(media):
+    path = _csv(media, '''
+image,caption,label
+img/0.png,a cat,0
+,a dog,1
+img/2.png,,0
+img/3.png,a bird,1
+''')
+    data = manifest(path=path, target="label", missing="allow", image_mode="RGB")
+    model = mmzoo.create_model({
+        "encoders": {"image": {"type": "cnn", "channels": [4], "output_dim": 8, "image_size": 8},
+                     "caption": {"type": "byte-gru", "embed_dim": 4, "hidden_dim": 4, "output_dim": 8}},
+        "fusion": {"type": "gated", "dim": 8}, "head": {"type": "classification", "num_classes": 2}})
+    batch = model.preprocess([data[i] for i in range(len(data))])
+    assert batch["present"]["image"].tolist() == [True, False, True, True]
+    assert batch["present"]["caption"].tolist() == [True, True, False, True]
+    out = model(batch)
+    out.loss.backward()
+    assert out.outputs.shape == (4, 2)

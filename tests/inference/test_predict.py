@@ -108,5 +108,14 @@ def test_mistakes_are_clear_errors():
         model.predict(EXAMPLES, batch_size=0)
     with pytest.raises(MmzooError, match=r"predict takes a list of examples, each a dict .* text, x"):
         model.predict("a cat")
-    with pytest.raises(MmzooError, match=r"example 0 has no 'x'"):
-        model.predict([{"text": "a cat"}])
+    with pytest.raises(MmzooError, match=r"no example has 'x', which this model reads \(text, x\), but they have 'xx'"):
+        model.predict([{"text": "a cat", "xx": [0.0, 0.0, 0.0, 0.0]}])  # a misspelt key is not a missing input
+
+
+def test_an_example_may_lack_an_input():
+    model = tiny_model()
+    model.labels = LABELS
+    alone = model.predict({"text": "a cat on a mat"})  # no 'x': the fusion leaves it out
+    assert model.predict({"text": "a cat on a mat", "x": None}).labels == alone.labels
+    both = model.predict([{"text": "a cat on a mat"}, EXAMPLES[1]])
+    assert both[0].labels == alone.labels and both[1].labels == model.predict(EXAMPLES[1]).labels

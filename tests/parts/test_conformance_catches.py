@@ -147,7 +147,21 @@ def test_kit_needs_examples_for_an_unknown_modality():
     check_encoder(Mystery, examples=[[1, 2, 3, 4], [0, 0, 0, 1]])
 
 
-class MaskIgnoringFusion(ConcatFusion):
+class PlainConcat(ConcatFusion):
+    """A concat written before missing modalities: forward(features) only, no absent embeddings."""
+
+    handles_missing = False
+
+    def __init__(self, input_dims, **params):
+        super().__init__(input_dims, **params)
+        del self.absent
+
+    def forward(self, features):
+        return self.proj(torch.cat([features[k].pooled if hasattr(features[k], "pooled") else features[k]
+                                    for k in self.keys], dim=-1))
+
+
+class MaskIgnoringFusion(PlainConcat):
     """Averages tokens over every position, padding included."""
 
     requires_tokens = True
@@ -156,7 +170,7 @@ class MaskIgnoringFusion(ConcatFusion):
         return torch.cat([features[k].tokens.mean(dim=1) for k in self.keys], dim=-1)
 
 
-class OneModalityFusion(ConcatFusion):
+class OneModalityFusion(PlainConcat):
     """Claims to fuse everything but only looks at the first modality (zero-padded to width)."""
 
     def forward(self, features):
@@ -164,11 +178,11 @@ class OneModalityFusion(ConcatFusion):
         return F.pad(first, (0, self.output_dim - first.shape[1]))
 
 
-class DictClaimingFusion(ConcatFusion):
+class DictClaimingFusion(PlainConcat):
     output_kind = "dict"
 
 
-class WiderThanDeclaredFusion(ConcatFusion):
+class WiderThanDeclaredFusion(PlainConcat):
     def __init__(self, input_dims, **params):
         super().__init__(input_dims, **params)
         self.output_dim -= 1
@@ -276,6 +290,26 @@ def test_default_examples_cover_each_modality():
         default_examples("vector")
 
 
+class ReadsMissingFusion(PlainConcat):
+    """Declares handles_missing but concatenates the features whatever the masks say."""
+
+    handles_missing = True
+
+    def forward(self, features, present=None):
+        return super().forward(features)
+
+
+class NaNWhenMissingFusion(ConcatFusion):
+    """Handles missing inputs, but divides by the number of present ones without guarding zero."""
+
+    def forward(self, features, present=None):
+        out = super().forward(features, present)
+        if present is None:
+            return out
+        count = sum(mask.float() for mask in present.values()).unsqueeze(1)
+        return out * (count / count)
+
+
 class BatchAggregateRows(ContrastiveHead):
     """Rows that summarise the batch (its mean embedding) instead of one per example."""
 
@@ -286,6 +320,67 @@ class BatchAggregateRows(ContrastiveHead):
 
 class RowsWithoutFinish(ContrastiveHead):
     metrics_from_rows = None
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (ReadsMissingFusion, r"with \['a'\] missing .* changing the features of the inputs an example lacks"),
+        (NaNWhenMissingFusion, r"NaN or infinite values"),
+    ],
+)
+def test_kit_rejects_fusions_that_break_the_missing_modality_promise(factory, message):
+    with pytest.raises(AssertionError, match=message):
+        check_fusion(factory, {"a": 3, "b": 4}, tokens=False)
+
+
+def test_kit_checks_a_head_that_handles_missing_sides():
+    class PairsEverything(ContrastiveHead):
+        def forward(self, fused, present=None):
+            return super().forward(fused)  # ignores which examples lack a side
+
+    check_head(ContrastiveHead, 8)
+    with pytest.raises(AssertionError, match="changing the missing side of incomplete examples changed the loss"):
+        check_head(PairsEverything, 8)
+
+
+class NamesAnUnusedEmbedding(ByteGRUEncoder):
+    """Names an embedding layer for explanations that its forward never runs."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.spare = nn.Embedding(4, 4)
+
+    def input_embeddings(self):
+        return self.spare
+
+
+class ShortTokenLabels(ByteGRUEncoder):
+    """Gives one label fewer than there are token ids."""
+
+    def token_labels(self, ids):
+        return super().token_labels(ids)[1:]
+
+
+class NamesItsEmbedding(ByteGRUEncoder):
+    def input_embeddings(self):
+        return self.embedding
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (NamesAnUnusedEmbedding, r"input_embeddings\(\) returned a module that forward.* never runs"),
+        (ShortTokenLabels, r"token_labels\(ids\) gave \d+ labels for \d+ ids"),
+    ],
+)
+def test_kit_rejects_broken_explanation_hooks(factory, message):
+    with pytest.raises(AssertionError, match=message):
+        check_encoder(factory, SMALL_GRU, allow_no_grad=["spare.*"])
+
+
+def test_kit_accepts_an_encoder_that_names_its_embedding_layer():
+    check_encoder(NamesItsEmbedding, SMALL_GRU)
 
 
 @pytest.mark.parametrize(

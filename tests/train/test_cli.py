@@ -74,6 +74,15 @@ def test_set_overrides_and_eval_of_the_run(toy_site, tmp_path):
     assert other.returncode == 0, other.stderr
     assert "toy-blobs, split test (9 examples)" in other.stdout and "accuracy" in other.stdout
 
+    without = run_cli(["eval", str(tmp_path / "run"), "--missing", "img", "--json"], toy_site, tmp_path)
+    assert without.returncode == 0, without.stderr  # concat fuses the learned absent embedding instead
+    report = json.loads(without.stdout)
+    assert report["missing"] == ["img"] and report["num_examples"] == 20
+    assert report["metrics"]["loss"] != pytest.approx(saved["metrics"]["loss"], abs=1e-6)
+    typo = run_cli(["eval", str(tmp_path / "run"), "--missing", "image"], toy_site, tmp_path)
+    assert typo.returncode == 2 and "--missing image: the model has no input 'image'" in typo.stderr
+    assert "Did you mean 'img'?" in typo.stderr
+
 
 @pytest.mark.parametrize(
     ("args", "message"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -81,6 +83,21 @@ class ByteGRUEncoder(Encoder):
         for i, row in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
         return ids
+
+    def token_labels(self, ids: list[int]) -> list[str]:
+        """The text of each token id (for explanations): ``<bos>``, then one label per byte: the character
+        a byte completes, and an empty string for the bytes before a multi-byte character's last;
+        padding is ``<pad>``."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        labels = []
+        for token in ids:
+            if token == PAD_ID:
+                labels.append("<pad>")
+            elif token == BOS_ID:
+                labels.append("<bos>")
+            else:
+                labels.append(decoder.decode(bytes([token - BYTE_OFFSET])))
+        return labels
 
     def forward(self, inputs: Tensor) -> EncoderOutput:
         if inputs.dim() != 2 or inputs.dtype not in (torch.int64, torch.int32):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,12 @@ class ByteTokenizer:
     pad_token_id, bos_token_id, eos_token_id = 0, 1, 2
     vocab_size = 259
     model_max_length = _HUGE
+
+    def labels(self, ids: list[int]) -> list[str]:
+        """``<pad>``, ``<bos>``, ``<eos>``, and each byte's character (see ``HFTextEncoder.token_labels``)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        special = {self.pad_token_id: "<pad>", self.bos_token_id: "<bos>", self.eos_token_id: "<eos>"}
+        return [special[i] if i in special else decoder.decode(bytes([i - 3])) for i in ids]
 
     def __call__(self, texts: list[str], *, max_length: int) -> dict[str, Tensor]:
         room = max(max_length - 2, 0)
@@ -217,6 +224,18 @@ class HFTextEncoder(nn.Module):
         if not examples:
             raise DatasetError(f"encoder '{self.name}': preprocess got no examples")
         return self.tokenizer(list(examples), max_length=self.max_length)
+
+    def input_embeddings(self) -> nn.Module:
+        """The layer that embeds token ids (explanations attribute through it)."""
+        return self.backbone.get_input_embeddings()
+
+    def token_labels(self, ids: list[int]) -> list[str]:
+        """The text of each token id, for explanations: the tokenizer's tokens (word pieces), or for the
+        byte tokenizer each byte's character (empty for the bytes before a multi-byte character's last)."""
+        tokenizer = self.tokenizer.get() if isinstance(self.tokenizer, LazyTokenizer) else self.tokenizer
+        if isinstance(tokenizer, ByteTokenizer):
+            return tokenizer.labels(ids)
+        return list(tokenizer.tokenizer.convert_ids_to_tokens(ids))
 
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
