@@ -250,6 +250,10 @@ def _build_data(values: dict[str, Any], path: str, problems: list[str]) -> Any:
         if rate >= 1.0:
             problems.append(f"{join_path(path, 'modality_dropout')}.{key}: expected a probability in [0, 1) "
                             f"(1 would drop that input from every example), got {rate:g}")
+    if values["modality_dropout"] and values["cache_features"] is True:
+        problems.append(f"{join_path(path, 'cache_features')}: true cannot be combined with "
+                        f"{join_path(path, 'modality_dropout')} (dropped inputs are decided per batch as the "
+                        "model trains, cached features are read back as they were stored); use auto or false")
     return None if problems else DataConfig(**values)
 
 
@@ -320,7 +324,8 @@ DATA = Section(
         ),
         "cache_features": Field(
             BOOL_OR_AUTO, "auto", "compute frozen encoders' outputs once and read them back in later epochs "
-            "and runs; auto: wherever an encoder may be cached (the run says why not), true: an error where not"
+            "and runs; auto: wherever an encoder may be cached (the run says why not), true: an error where not; "
+            "never with modality_dropout"
         ),
     },
     build=_build_data,

@@ -182,6 +182,11 @@ class Trainer:
         if config.data.modality_dropout:
             dropout = ModalityDropout(config.data.modality_dropout, list(collator.preprocessors),
                                       fusion=self.model.fusion)
+            frozen = [key for key, encoder in self.model.encoders.items()
+                      if not any(p.requires_grad for p in encoder.parameters())]
+            if frozen and config.data.cache_features == "auto":
+                self.message(f"feature cache: off for {', '.join(frozen)} "
+                             "(data.modality_dropout drops inputs as the model trains)")
         self.feature_cache = FeatureCache(
             self.model, config, device=self.device, train_mode=self._set_train_mode, note=self.message
         )

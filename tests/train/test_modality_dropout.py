@@ -133,3 +133,11 @@ def test_training_data_whose_first_example_lacks_an_input_is_accepted_when_the_f
     without = [{k: v for k, v in e.items() if k != "img"} for e in data]  # no example has it: a misnamed column
     with pytest.raises(ConfigError, match="read 'img', which the data does not have"):
         check_training_data(model, {"data.train": without, "data.eval": None}, print)
+
+
+def test_the_feature_cache_steps_aside_for_modality_dropout(toys, tmp_path, capsys):
+    dropped = {"data__modality_dropout": {"vec": 0.5}}
+    with pytest.raises(ConfigError, match=r"data.cache_features: true cannot be combined with data.modality_dropout"):
+        validate_config(toy_config(tmp_path / "x", data__cache_features=True, **dropped))
+    train(validate_config(toy_config(tmp_path / "auto", optim__steps=2, optim__freeze=["encoders.img"], **dropped)))
+    assert capsys.readouterr().err.count("feature cache: off for img (data.modality_dropout drops inputs") == 1
