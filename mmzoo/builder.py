@@ -80,7 +80,7 @@ def _build_skeleton(recipe: ModelRecipe, *, registry: Registry):
     try:
         with torch.device("meta"):
             model = build_model(recipe.spec, name=recipe.name, registry=registry, where=recipe.where,
-                                for_weights=True, requires=recipe.requires)
+                                for_weights=True, requires=recipe.requires, **_loaded(recipe))
     except BuildError as exc:
         raise BuildError(f"{exc} (building on the meta device, where tensors have shapes but no values: a part "
                          "must not read a tensor's value, e.g. with .item(), while it is built)") from None
@@ -94,6 +94,13 @@ def _build_skeleton(recipe: ModelRecipe, *, registry: Registry):
     return model
 
 
+def _loaded(recipe: ModelRecipe) -> dict[str, Any]:
+    """``build_model``'s arguments that say which parameters came from a loaded config.json."""
+    if recipe.saved is None:
+        return {}
+    return {"loaded": recipe.saved.spec, "retyped": recipe.retyped}
+
+
 def _build_and_load(recipe: ModelRecipe, *, registry: Registry, strict: bool, relaxed: Collection[str],
                     allow_pickle: bool):
     from mmzoo.saved import check_labels, head_size
@@ -103,7 +110,7 @@ def _build_and_load(recipe: ModelRecipe, *, registry: Registry, strict: bool, re
     changes = spec.changes_from(recipe.saved_spec) if recipe.saved_spec is not None else {}
     reasons = {path: f"changed by override ({change})" for path, change in changes.items()}
     build = {"name": recipe.name, "registry": registry, "where": where, "for_weights": True,
-             "requires": recipe.requires, "loaded": recipe.saved.spec if recipe.saved is not None else None}
+             "requires": recipe.requires, **_loaded(recipe)}
     try:
         with skip_init():
             model = build_model(spec, **build)
@@ -130,13 +137,14 @@ def _build_and_load(recipe: ModelRecipe, *, registry: Registry, strict: bool, re
 # ----- composition ------------------------------------------------------------------------------
 def build_model(spec: Spec | Mapping, *, name: str | None = None, registry: Registry | None = None,
                 where: str = "spec", for_weights: bool = False, requires: Mapping[str, str] | None = None,
-                loaded: Spec | None = None):
+                loaded: Spec | None = None, retyped: Collection[str] = ()):
     """Compose a model from a spec (a :class:`~mmzoo.spec.Spec` or its dict form), part by part in
     build order; ``requires`` (a saved model's distributions) explains parts no plugin provides.
 
     ``loaded``: the spec as a model directory's or the Hub's ``config.json`` gave it (``spec`` may differ by
     the caller's overrides). Its parameters that parts declare as local paths must not name local files
-    (:mod:`mmzoo.localpaths`): a SpecError says which.
+    (:mod:`mmzoo.localpaths`): a SpecError says which. ``retyped``: the part paths whose ``type`` the
+    caller's overrides gave; those parts are the caller's own, not the config's.
     """
     from mmzoo.model import MultimodalModel
     from mmzoo.plugins import get_registry
@@ -148,7 +156,7 @@ def build_model(spec: Spec | Mapping, *, name: str | None = None, registry: Regi
     for ref in spec.parts():
         resolved = registry.resolve_part(ref, where=where, requires=requires)
         part = _call(resolved, ref, _leading(ref.kind, built), f"{where}.{ref.path}", for_weights,
-                     loaded=_same_part(loaded, ref))
+                     loaded=None if ref.path in retyped else _same_part(loaded, ref))
         _check_part(ref, part, built, spec, where)
         _bind_input_keys(ref, part, built, where)
         built[ref.path] = part

@@ -107,7 +107,9 @@ def check_loaded_paths(name: str, params: Mapping[str, Any], loaded: Mapping[str
 
 _REFUSED = (". A model's config.json (from a model directory or the Hub) may not name local files: it could "
             "make mmzoo read files outside the model. Local paths are accepted from your own code, spec files "
-            "and registry YAML; a published model names its parts' files by Hub repo id")
+            "and registry YAML; a published model names its parts' files by Hub repo id. To reload a model "
+            "you saved from local files, give that part again in your code, e.g. "
+            "create_model(DIR, encoders={'text': {'type': 'hf/<folder>'}})")
 
 
 def path_problem(path: str | os.PathLike[str]) -> str | None:

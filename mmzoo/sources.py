@@ -60,6 +60,7 @@ class ModelRecipe:
     saved_spec: Spec | None = None
     requires: dict[str, str] = field(default_factory=dict)
     saved: SavedModel | None = None
+    retyped: frozenset[str] = frozenset()  # parts whose type the caller's overrides give (not the config)
 
 
 def parse_source(name_or_spec: Any, registry: Registry | None = None) -> ModelSource:
@@ -187,7 +188,22 @@ def _from_dir(source: ModelSource, pretrained: bool, overrides: dict, allow_pick
     saved = read_model_dir(source.target, source=label)
     return ModelRecipe(saved.spec.merge(overrides, where=f"{label} (overrides)"), f"{label}: config.json spec",
                        label, name=saved.name, weights=saved.weights_to_load(allow_pickle=allow_pickle, source=label),
-                       saved_spec=saved.spec, requires=saved.requires, saved=saved)
+                       saved_spec=saved.spec, requires=saved.requires, saved=saved, retyped=_retyped(overrides))
+
+
+def _retyped(overrides: Mapping[str, Any]) -> frozenset[str]:
+    """The part paths whose ``type`` the caller's overrides name: those parts come from the caller's code,
+    not from the loaded config (so they may name local files, e.g. ``hf/<folder>``)."""
+    def names_type(change: Any) -> bool:
+        return isinstance(change, str) or (isinstance(change, Mapping) and "type" in change)
+
+    paths = set()
+    for section, value in overrides.items():
+        if section == "encoders" and isinstance(value, Mapping):
+            paths.update(f"encoders.{key}" for key, change in value.items() if names_type(change))
+        elif section in ("fusion", "head") and names_type(value):
+            paths.add(section)
+    return frozenset(paths)
 
 
 def _from_hub(source: ModelSource, pretrained: bool, overrides: dict, allow_pickle: bool,

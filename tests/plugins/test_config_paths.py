@@ -161,11 +161,19 @@ def test_an_hf_tokenizer_folder_is_refused_from_a_loaded_config(tmp_path, bert_f
 
 def test_a_model_saved_from_a_local_hf_folder_rebuilds_from_code_not_from_its_config(tmp_path, bert_folder):
     """The honest limit of the rule: the saved config names a local folder, so the directory alone is
-    refused; the user's own spec with the directory's weights is the way (here through an override)."""
-    model = mmzoo.create_model(hf_spec(str(bert_folder)))
+    refused; naming that part again in the user's own code (an override of its type) loads the weights."""
+    model = mmzoo.create_model(hf_spec(str(bert_folder))).eval()
     model.save_pretrained(tmp_path / "saved")
-    with pytest.raises(SpecError, match="names an absolute path"):
+    with pytest.raises(SpecError, match=r"names an absolute path.*give that part again in your code"):
         mmzoo.create_model(tmp_path / "saved")
+    again = mmzoo.create_model(tmp_path / "saved", encoders={"text": {"type": f"hf/{bert_folder}"}}).eval()
+    assert again.load_report.complete
+    examples = again.preprocess([{"text": "a cat"}, {"text": "two dogs"}])
+    with torch.no_grad():
+        assert torch.equal(again(examples).outputs, model(examples).outputs)
+    # naming the type again is what trusts it: a parameter override alone does not
+    with pytest.raises(SpecError, match="names an absolute path"):
+        mmzoo.create_model(tmp_path / "saved", encoders={"text": {"max_length": 8}})
 
 
 def test_the_path_params_contract_is_declared_by_the_first_party_plugins():
