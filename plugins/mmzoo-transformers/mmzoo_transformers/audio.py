@@ -187,8 +187,7 @@ class HFAudioEncoder(nn.Module):
         call = {self._input_name: features}
         if self._pass_mask and attention is not None:
             call["attention_mask"] = attention
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            out = self.backbone(**call)
+        out = self.backbone(**call)  # frozen: fixed weights record nothing; attributions still pass through
         hidden = out.last_hidden_state
         mask = self._frame_mask(attention, hidden)
         if self.pooling == "cls":

@@ -238,10 +238,9 @@ class HFTextEncoder(nn.Module):
         return list(tokenizer.tokenizer.convert_ids_to_tokens(ids))
 
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            hidden = self.backbone(
-                **{k: inputs[k] for k in self._input_names if k in inputs}
-            ).last_hidden_state
+        # No no_grad shortcut when frozen: with every weight fixed autograd records nothing anyway, and an
+        # explanation that hooks the embeddings needs the graph through the frozen backbone.
+        hidden = self.backbone(**{k: inputs[k] for k in self._input_names if k in inputs}).last_hidden_state
         mask = inputs["attention_mask"].to(torch.bool)
         pooled = pool(hidden, mask, self.pooling)
         if self.normalize:
