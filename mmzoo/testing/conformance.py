@@ -41,11 +41,8 @@ from mmzoo.outputs import EncoderOutput
 from mmzoo.testing._conformance_checks import (
     as_pooled,
     assert_close,
-    assert_metrics_equal,
     backward,
-    call_optional,
     check_gradients,
-    check_metrics,
     check_output_dim,
     check_path_params,
     check_pooled_alone_trains,
@@ -57,6 +54,12 @@ from mmzoo.testing._conformance_checks import (
     valid_tokens,
 )
 from mmzoo.testing._explain_checks import check_explain_hooks
+from mmzoo.testing._head_checks import (
+    check_distributed_context,
+    check_fixed_at_build,
+    check_head_metrics,
+    collate_target,
+)
 from mmzoo.testing._metric_rows import check_metric_rows
 from mmzoo.testing._missing_checks import (
     check_fusion_missing,
@@ -336,17 +339,6 @@ def check_fusion(
 
 
 # ---- heads ------------------------------------------------------------------------------------------
-def _collate(head: Any, target: Any) -> Any:
-    if target is None or isinstance(target, Tensor):
-        return target
-    collate = getattr(head, "collate_targets", None)
-    return collate(list(target)) if collate else torch.as_tensor(target)
-
-
-def _slice_target(target: Any, part: slice) -> Any:
-    return None if target is None else target[part]
-
-
 def check_head(
     factory: Factory,
     input_dim: int = 16,
@@ -406,7 +398,7 @@ def check_head(
     assert target is not None or not requires_target, (
         f"{label}: requires_target is True, so pass target= (a tensor or a list of raw targets)"
     )
-    target = _collate(head, target)
+    target = collate_target(head, target)
 
     head.train()
     outputs = head(fused)
@@ -447,70 +439,13 @@ def check_head(
 
     with torch.no_grad():
         outputs = head(fused)
-    _check_head_metrics(head, outputs, target, batch, label)
-    _check_fixed_at_build(head, build_bound(seed=1), outputs, target, label)
+    check_head_metrics(head, outputs, target, batch, label)
+    check_fixed_at_build(head, build_bound(seed=1), outputs, target, label)
     check_metric_rows(head, build_bound(seed=1), detach(fused), target, batch, label)
-    _check_distributed_context(head, fused, target, label, atol)
+    check_distributed_context(head, fused, target, label, atol)
     if getattr(head, "handles_missing", False) and isinstance(fused, Mapping):
         check_head_missing(head, detach(fused), target, label, atol)
 
     fixed = detach(fused)
     check_round_trip(head, lambda: build_bound(seed=1234), lambda m: m(fixed), label, atol)
     return head
-
-
-def _check_fixed_at_build(head: Any, idle: Any, outputs: Tensor, target: Any, label: str) -> None:
-    """A head that never ran a batch (a rank whose evaluation shard is empty) turns summed statistics
-    into the same metrics, names included, as the head that produced them."""
-    sums = call_optional(getattr(head, "metric_sums", None), outputs, target)
-    if sums is None:
-        return
-    assert_metrics_equal(
-        head.metrics_from_sums(sums),
-        check_metrics(idle.metrics_from_sums(sums), label, "metrics_from_sums(sums) before any forward"),
-        label,
-        "metrics_from_sums of a freshly built head (names must be fixed at build, not by forward)",
-    )
-
-
-def _check_distributed_context(head: Any, fused: Any, target: Any, label: str, atol: float) -> None:
-    """``bind_distributed``: told a world of one, the head computes what it computes untold; ``None``
-    unbinds it."""
-    bind = getattr(head, "bind_distributed", None)
-    if not callable(bind):
-        return
-    from mmzoo.train.distributed import DistributedContext
-
-    fixed = detach(fused)
-    head.train()
-    with torch.no_grad():
-        alone = detach(head.loss(head(fixed), target))
-        bind(DistributedContext(rank=0, world_size=1))
-        told = detach(head.loss(head(fixed), target))
-        bind(None)
-    assert_close(alone, told, label, "loss with bind_distributed(world of one) vs without", atol)
-
-
-def _check_head_metrics(head: Any, outputs: Tensor, target: Any, batch: int, label: str) -> None:
-    found = call_optional(getattr(head, "metrics", None), outputs, target)
-    if found is None:
-        return
-    metrics = check_metrics(found, label, "metrics(outputs, target)")
-    sums = call_optional(getattr(head, "metric_sums", None), outputs, target)
-    if sums is None:
-        return
-    sums = check_metrics(sums, label, "metric_sums(outputs, target)")
-    merged = check_metrics(head.metrics_from_sums(sums), label, "metrics_from_sums(sums)")
-    assert_metrics_equal(metrics, merged, label, "metrics_from_sums(metric_sums(...)) vs metrics(...)")
-    if getattr(head, "metrics_within_batch", False) or batch < 2:
-        return
-    totals: dict[str, float] = {}
-    for part in (slice(0, batch // 2), slice(batch // 2, batch)):
-        for name, value in head.metric_sums(outputs[part], _slice_target(target, part)).items():
-            totals[name] = totals.get(name, 0.0) + value
-    assert_metrics_equal(
-        metrics,
-        head.metrics_from_sums(totals),
-        label,
-        "metric sums of two half batches, merged, vs the whole batch",
-    )

@@ -17,19 +17,17 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mmzoo.errors import ConfigError, MmzooError
+from mmzoo.errors import ConfigError
 from mmzoo.loggers import RunInfo
 from mmzoo.train import artifacts, resume
 from mmzoo.train import checkpoint as ckpt
 from mmzoo.train.config import TrainConfig
-from mmzoo.train.data import build_loaders, close_loader, move_to_device, seed_cpu_rngs
-from mmzoo.train.datacheck import check_training_data
+from mmzoo.train.data import close_loader, move_to_device, seed_cpu_rngs
 from mmzoo.train.distributed import (
     LAUNCHER_PID_ENV,
     DistContext,
@@ -43,11 +41,12 @@ from mmzoo.train.evaluate import evaluate
 from mmzoo.train.lifeline import follow_launcher
 from mmzoo.train.memory import malloc_tuned
 from mmzoo.train.metrics import MetricsLog
-from mmzoo.train.modality_dropout import ModalityDropout
 from mmzoo.train.optim import apply_freeze, build_optimizer, build_scheduler, is_fused
 from mmzoo.train.parallel import apply_channels_last
 from mmzoo.train.precision import Precision
 from mmzoo.train.progress import Progress
+from mmzoo.train.run_data import build_run_data
+from mmzoo.train.run_end import NonFiniteLossError, TrainResult, non_finite_error, publish_final_model
 from mmzoo.train.rundir import RunPlan, plan_run
 from mmzoo.train.runlock import RunDirLock, held_for_me
 from mmzoo.train.selection import apply_activation_checkpointing
@@ -56,27 +55,10 @@ from mmzoo.train.strategy import create_strategy, strategy_class
 from mmzoo.train.tracking import Loggers, plan_loggers
 from mmzoo.train.view import TrainerView
 
+__all__ = ["NonFiniteLossError", "TrainResult", "Trainer", "derive_seed", "train"]
+
 Hook = Callable[[TrainerView], None]
 _NO_CONTEXT = contextlib.nullcontext()
-
-
-class NonFiniteLossError(MmzooError):
-    """The training loss became NaN or infinite; the run stopped before applying that step."""
-
-
-@dataclass
-class TrainResult:
-    """How a run ended."""
-
-    run_dir: Path
-    step: int
-    total_steps: int
-    world_size: int
-    completed: bool
-    stopped_by: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    checkpoint: Path | None = None
-    eval_examples: int | None = None
 
 
 def train(config: TrainConfig, *, hooks: Sequence[Hook] = ()) -> TrainResult:
@@ -174,38 +156,14 @@ class Trainer:
         return self.ctx.broadcast_object(plan)
 
     def _build_data(self) -> None:
-        from mmzoo.feature_cache.plan import FeatureCache
-
-        config = self.config
-        collator = self.model.collator
-        dropout = None
-        if config.data.modality_dropout:
-            dropout = ModalityDropout(config.data.modality_dropout, list(collator.preprocessors),
-                                      fusion=self.model.fusion)
-            frozen = [key for key, encoder in self.model.encoders.items()
-                      if not any(p.requires_grad for p in encoder.parameters())]
-            if frozen and config.data.cache_features == "auto":
-                self.message(f"feature cache: off for {', '.join(frozen)} "
-                             "(data.modality_dropout drops inputs as the model trains)")
-        self.feature_cache = FeatureCache(
-            self.model, config, device=self.device, train_mode=self._set_train_mode, note=self.message
-        )
-        loaders = build_loaders(
-            config.data,
-            collator,
-            seed=config.seed,
-            rank=self.ctx.rank,
-            world_size=self.ctx.world_size,
-            pin_memory=self.device.type == "cuda",
-            modality_dropout=dropout,
-            check=lambda splits: check_training_data(self.model, splits, self.message),
-            prepare=None if dropout else self.feature_cache.attach,  # dropped inputs are not cached features
+        self.feature_cache, loaders = build_run_data(
+            self.model, self.config, self.ctx, train_mode=self._set_train_mode, note=self.message
         )
         self.train_set, self.eval_set = loaders.train_set, loaders.eval_set
         self.train_loader, self.sampler, self.eval_loader = loaders.train, loaders.sampler, loaders.eval
         self.batches_per_epoch = loaders.batches_per_epoch
-        self.steps_per_epoch = math.ceil(self.batches_per_epoch / config.optim.grad_accum)
-        optim = config.optim
+        optim = self.config.optim
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch / optim.grad_accum)
         self.total_steps = optim.steps if optim.steps is not None else optim.epochs * self.steps_per_epoch
 
     def _write_start_files(self) -> None:
@@ -464,17 +422,8 @@ class Trainer:
         )
 
     def _non_finite(self, loss_total: float) -> None:
-        kept = (
-            f"the last good checkpoint is {self.last_saved[1]} (step {self.last_saved[0]})"
-            if self.last_saved
-            else "no checkpoint had been written yet"
-        )
         self._plot()
-        raise NonFiniteLossError(
-            f"the training loss is {loss_total} at step {self.step + 1} (epoch {self.epoch}); training "
-            f"stopped without applying that step, and {kept}. Lower optim.lr, set optim.clip_grad_norm, "
-            "or check the data for NaN/inf values"
-        )
+        raise non_finite_error(loss_total, step=self.step + 1, epoch=self.epoch, last_saved=self.last_saved)
 
     def _finish(self) -> TrainResult:
         if self.eval_loader is not None and not self.last_eval:
@@ -482,30 +431,19 @@ class Trainer:
         path = self._save()
         model = self.strategy.final_model()
         if self.ctx.is_main:
-            weights, note = artifacts.choose_final_weights(
+            publish_final_model(
+                model,
                 self.plan.run,
                 self.config,
                 step=self.step,
                 best=self.best,
                 last_eval=self.last_eval,
                 eval_examples=self.eval_examples,
+                world_size=self.ctx.world_size,
+                log=self.log,
+                plot=self._plot,
+                message=self.message,
             )
-            if note:
-                self.message(note)
-            artifacts.save_model(
-                model, self.plan.run, self.config, weights=weights, run_steps=self.step, world_size=self.ctx.world_size
-            )
-            final = {
-                "step": self.step,
-                "split": "final",
-                "world_size": self.ctx.world_size,
-                **({"model_step": weights.step} if weights.step != self.step else {}),
-                **{f"eval_{k}": v for k, v in weights.metrics.items()},
-            }
-            self.log.write(final)
-            self._plot()
-            which = f" (the best, step {weights.step})" if weights.checkpoint == "best" else ""
-            self.message(f"done: {self.step} steps; model{which} saved to {self.plan.run.model_dir}")
         return TrainResult(
             self.run_dir,
             self.step,
