@@ -77,6 +77,7 @@ def train(config: TrainConfig, *, hooks: Sequence[Hook] = ()) -> TrainResult:
                             timeout=config.distributed.timeout)
     lock = RunDirLock(config.output_dir)
     trainer = None
+    finished = False
     try:
         refused = None
         if ctx.is_main and not held_for_me(config.output_dir):
@@ -86,7 +87,9 @@ def train(config: TrainConfig, *, hooks: Sequence[Hook] = ()) -> TrainResult:
                 refused = str(exc)
         ctx.raise_if_any(refused)
         trainer = Trainer(config, ctx, hooks=hooks)
-        return trainer.run()
+        result = trainer.run()
+        finished = result.completed
+        return result
     except RuntimeError as exc:
         saved = trainer.last_saved if trainer is not None else None
         error = lost_peer_error(exc, rank=ctx.rank, timeout=config.distributed.timeout,
@@ -96,7 +99,8 @@ def train(config: TrainConfig, *, hooks: Sequence[Hook] = ()) -> TrainResult:
         raise error from None
     finally:
         lock.release()
-        ctx.close()
+        del trainer  # what it holds (model, optimizer, loaders) goes before the process group
+        ctx.close(in_step=finished)
 
 
 def derive_seed(seed: int, purpose: int, rank: int = 0) -> int:
