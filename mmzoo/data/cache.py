@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
+from mmzoo.durable import discard, fsync_path
 from mmzoo.errors import DatasetError
 
 META_FILE = "meta.json"
@@ -82,9 +83,9 @@ def build_once(
             }
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
             for file in [*tmp.iterdir(), tmp]:
-                _fsync(file)
+                fsync_path(file)
             os.replace(tmp, final)
-            _fsync(root)
+            fsync_path(root)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -136,25 +137,4 @@ def _remove_stale(root: Path, final_name: str) -> None:
 
 
 def _discard(entry: Path) -> None:
-    # Renamed first, so that the entry's name is free even if removing its files fails halfway;
-    # a leftover carries the temporary mark and goes with the next build's stale directories.
-    if entry.is_dir() and not entry.is_symlink():
-        aside = Path(tempfile.mkdtemp(prefix=entry.name + _TMP_MARK, dir=entry.parent))
-        os.replace(entry, aside / "old")
-        shutil.rmtree(aside, ignore_errors=True)
-    else:
-        entry.unlink()
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or directory to disk (best effort: some filesystems refuse directories)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    discard(entry, _TMP_MARK)

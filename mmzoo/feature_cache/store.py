@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from mmzoo import durable
+
 ENTRY_FILE = "entry.json"
 TARGETS_FILE = "targets.npy"
 FORMAT = 1
@@ -147,10 +149,10 @@ class EntryWriter:
             "build_seconds": round(build_seconds, 3),
         }
         for file in self.directory.iterdir():
-            _fsync(file)
+            durable.fsync_path(file)
         (self.directory / ENTRY_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
-        _fsync(self.directory / ENTRY_FILE)
-        _fsync(self.directory)
+        durable.fsync_path(self.directory / ENTRY_FILE)
+        durable.fsync_path(self.directory)
         return self.directory
 
 
@@ -213,7 +215,7 @@ def build_entry(
             targets, absent = fill(writer)
             writer.finish(key, targets=targets, targets_absent=absent, build_seconds=time.perf_counter() - started)
             os.replace(temp, final)
-            _fsync(root)
+            durable.fsync_path(root)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
@@ -236,26 +238,7 @@ def glob_escape(text: str) -> str:
 
 def discard(entry: Path) -> None:
     """Remove an entry: renamed aside first (so its name is free at once), then deleted."""
-    if entry.is_dir() and not entry.is_symlink():
-        aside = Path(tempfile.mkdtemp(prefix=entry.name + TEMP_MARK, dir=entry.parent))
-        os.replace(entry, aside / "old")
-        shutil.rmtree(aside, ignore_errors=True)
-    else:
-        entry.unlink(missing_ok=True)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or directory to disk (best effort: some filesystems refuse directories)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    durable.discard(entry, TEMP_MARK)
 
 
 # --- reading ------------------------------------------------------------------------------------------

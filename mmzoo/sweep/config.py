@@ -22,7 +22,7 @@ from mmzoo.errors import ConfigError
 from mmzoo.spec import read_yaml as read_yaml_file
 from mmzoo.train.config import SCHEMA as RUN_SCHEMA
 from mmzoo.train.config import TrainConfig, read_yaml
-from mmzoo.train.rawconfig import expand_shorthands, parse_override
+from mmzoo.train.rawconfig import expand_shorthands, parse_override, set_dotted
 from mmzoo.train.schema import REQUIRED, AnyOf, AnyValue, Field, ListOf, MapOf, Optional, Section, Str
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_/-]*)*$")
@@ -228,19 +228,6 @@ def _expand(sweep: Sweep, bases: list, extra: list, problems: list[str]) -> list
                                 {key: labels[key][i] for key, i in zip(keys, combo, strict=True)}))
     return points
 
-
-def set_dotted(raw: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
-    """Set ``raw[k1][k2]...`` to ``value``, creating mappings on the way."""
-    node = raw
-    for depth, key in enumerate(keys[:-1]):
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        if not isinstance(child, dict):
-            at = ".".join(keys[: depth + 1])
-            raise ConfigError(f"{where}: '{at}' is {child!r}, not a mapping, so it has no key '{keys[depth + 1]}'")
-        node = child
-    node[keys[-1]] = value
 
 
 def point_name(base: str, labels: dict[str, str]) -> str:

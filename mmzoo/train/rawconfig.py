@@ -42,20 +42,24 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     raw = copy.deepcopy(raw)
     for text in overrides:
         keys, value = parse_override(text)
-        node = raw
-        for depth, key in enumerate(keys[:-1]):
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                where = ".".join(keys[: depth + 1])
-                raise ConfigError(
-                    f"--set {text!r}: '{where}' is {type(child).__name__} {child!r}, not a mapping, "
-                    f"so it has no key '{keys[depth + 1]}'"
-                )
-            node = child
-        node[keys[-1]] = value
+        set_dotted(raw, keys, value, f"--set {text!r}")
     return raw
+
+
+def set_dotted(raw: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
+    """Set ``raw[k1][k2]...`` to ``value``, creating mappings on the way; a ConfigError (located by
+    ``where``) when a value on the way is not a mapping."""
+    node = raw
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            at = ".".join(keys[: depth + 1])
+            raise ConfigError(f"{where}: '{at}' is {type(child).__name__} {child!r}, not a mapping, "
+                              f"so it has no key '{keys[depth + 1]}'")
+        node = child
+    node[keys[-1]] = value
 
 
 def first_line(exc: BaseException) -> str:
