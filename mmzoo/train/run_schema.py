@@ -224,6 +224,7 @@ DDP = Section(
         "bucket_cap_mb": Field(Float(0.0, exclusive_minimum=True), 25.0, "gradient bucket size in MB"),
     },
     build=lambda v, p, probs: DDPConfig(**v),
+    elsewhere={"timeout": "distributed.timeout (the collective timeout of every strategy)"},
 )
 
 FSDP = Section(

@@ -270,6 +270,7 @@ class Section(Validator):
     fields: dict[str, Field]
     build: Callable[[dict[str, Any], str, list[str]], Any] | None = None
     doc: str = ""
+    elsewhere: Mapping[str, str] = field(default_factory=dict)  # key -> where it lives, for the hint
 
     @property
     def expected(self) -> str:  # type: ignore[override]
@@ -285,6 +286,8 @@ class Section(Validator):
             if key not in self.fields:
                 name = join_path(path, str(key))
                 hint = did_you_mean(str(key), self.fields) or self._nested_hint(str(key))
+                if not hint and key in self.elsewhere:
+                    hint = f" It is set as {self.elsewhere[key]}."
                 if not hint:
                     hint = " Known keys: " + ", ".join(self.fields) + "."
                 problems.append(f"{name}: unknown key.{hint}")

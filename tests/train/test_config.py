@@ -78,6 +78,7 @@ def test_number_strings_are_numbers():
         (with_(optim__lr=-1), "optim.lr: expected float > 0, got -1"),
         (with_(optim__stpes=3), "optim.stpes: unknown key. Did you mean 'steps'?"),
         (with_(precison="bf16"), "precison: unknown key. Did you mean 'precision'?"),
+        (with_(ddp={"timeout": 60}), "ddp.timeout: unknown key. It is set as distributed.timeout"),
         (
             with_(precision="bf61"),
             "precision: expected one of 'fp32', 'bf16', 'fp16', got 'bf61'. Did you mean 'bf16'?",
