@@ -49,10 +49,12 @@ def parse_inputs(model: Any, pairs: Sequence[str]) -> dict[str, Any]:
             raise ConfigError(f"--input: '{key}' is given twice; give one value per key")
         example[key] = _raw_value(model.encoders[key], key, value)
     missing = [k for k in keys if k not in example]
-    if missing:
+    if missing and (not example or not getattr(model.fusion, "handles_missing", False)):
+        why = "" if not example else (f" (its fusion, {getattr(model.fusion, 'part_name', 'this one')}, needs "
+                                      "every input)")
         raise ConfigError(f"--input: the model reads {', '.join(keys)}; give a value for "
-                          f"{', '.join(missing)} too (--input {missing[0]}=...)")
-    return example
+                          f"{', '.join(missing)} too (--input {missing[0]}=...){why}")
+    return example  # keys left out are missing inputs, which the fusion handles
 
 
 def _raw_value(encoder: Any, key: str, value: str) -> Any:

@@ -116,7 +116,6 @@ def test_predict_cli_mistakes_are_one_line_errors(digits_run, capsys):
     run, png = str(digits_run / "run"), str(digits_run / "digit.png")
     cases = [
         (["predict", run], "give either --input KEY=VALUE"),
-        (["predict", run, "--input", f"image={png}"], "give a value for audio too"),
         (["predict", run, "--input", "image=nothere.png", "--input", f"audio={png}"],
          "'nothere.png' does not exist; the 'image' encoder reads image files"),
         (["predict", run, "--input", f"imge={png}"], "Did you mean 'image'?"),
@@ -127,3 +126,25 @@ def test_predict_cli_mistakes_are_one_line_errors(digits_run, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_predict_with_an_input_left_out_uses_the_missing_modality_path(digits_run, capsys):
+    """concat handles missing inputs (a learned absent embedding): one input is enough; a fusion that
+    does not handle them needs every input, and the error says so."""
+    from types import SimpleNamespace
+
+    from mmzoo.errors import ConfigError
+    from mmzoo.inference.inputs import parse_inputs
+
+    run, png = str(digits_run / "run"), str(digits_run / "digit.png")
+    assert main(["predict", run, "--input", f"image={png}", "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    model = mmzoo.create_model(str(digits_run / "run" / "model"))
+    expected = model.predict({"image": png})
+    assert alone["prediction"]["label"] == expected.label
+    assert abs(alone["prediction"]["score"] - expected.score) < 1e-5
+
+    strict = SimpleNamespace(encoders=model.encoders, fusion=SimpleNamespace(part_name="old-fusion"))
+    with pytest.raises(ConfigError, match=r"give a value for audio too \(--input audio=\.\.\.\) \(its fusion, "
+                                          r"old-fusion, needs every input\)"):
+        parse_inputs(strict, [f"image={png}"])
