@@ -76,14 +76,14 @@ class DistContext:
         if message:
             raise error_type(message)
 
-    def close(self, in_step: bool = False) -> None:
+    def close(self, all_finished: bool = False) -> None:
         """Destroy the process group, after freeing what still holds it: a DDP module left for the
         interpreter's teardown to free crashed ranks at exit ("terminate called without an active
-        exception"), now and then, after the run itself had finished. ``in_step``: every rank finished
+        exception"), now and then, after the run itself had finished. ``all_finished``: every rank finished
         the run; they then meet once more first, so that no rank tears its connections down while
         another still uses them (never after a failure or a stop, where a peer may be gone)."""
         if self.backend is not None and dist.is_initialized():
-            if in_step:
+            if all_finished:
                 try:
                     dist.barrier()
                 except RuntimeError:  # a peer gone at the very end: nothing left to protect

@@ -100,7 +100,7 @@ def train(config: TrainConfig, *, hooks: Sequence[Hook] = ()) -> TrainResult:
     finally:
         lock.release()
         del trainer  # what it holds (model, optimizer, loaders) goes before the process group
-        ctx.close(in_step=finished)
+        ctx.close(all_finished=finished)
 
 
 def derive_seed(seed: int, purpose: int, rank: int = 0) -> int:
