@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,3 +47,39 @@ def run_cli(*args: str, env: dict | None = None, pythonpath: list[Path] = (), ti
         full_env["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), full_env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, "-m", "mmzoo", *args], capture_output=True, text=True, env=full_env,
                           timeout=timeout, cwd=cwd)
+
+
+def read_terminal(leader: int, proc: subprocess.Popen, deadline: float, poll: float = 0.2) -> bytes:
+    """What a child shows on the pseudo-terminal whose leader end is ``leader``: read until the child
+    closes it, the child exits with nothing left to read, or ``time.monotonic()`` passes ``deadline``."""
+    import select
+    import time
+
+    shown = bytearray()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], poll)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed its end
+                break
+            if not chunk:
+                break
+            shown += chunk
+        elif proc.poll() is not None:
+            break
+    return bytes(shown)
+
+
+@contextmanager
+def one_intraop_thread() -> Iterator[None]:
+    """torch on one intra-op thread inside the block (tiny models: one thread beats two fighting over
+    busy cores), the previous count restored after it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

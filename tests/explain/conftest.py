@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
+
+from tests.support import one_intraop_thread
 
 
 @pytest.fixture(autouse=True)
 def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_intraop_thread():
+        yield

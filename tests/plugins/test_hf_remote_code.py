@@ -6,7 +6,6 @@ import ast
 import json
 import os
 import pty
-import select
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 import mmzoo
 from mmzoo.errors import HubError, SpecError
 from tests.plugins.support import TINY_BERT
+from tests.support import read_terminal
 
 pytest.importorskip("transformers")
 
@@ -140,18 +140,7 @@ def build_on_a_terminal(target: str, env: dict, limit: float = 120.0) -> tuple[i
     os.close(side)
     output = b""
     try:
-        while time.monotonic() - started < limit:
-            ready, _, _ = select.select([main], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(main, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            elif child.poll() is not None:
-                break
+        output = read_terminal(main, child, started + limit, poll=0.5)
     finally:
         if child.poll() is None:
             child.kill()

@@ -106,12 +106,12 @@ def run_cli_on_a_terminal(args: list[str], site: Path, cwd: Path, timeout: float
     """``python -m mmzoo ARGS`` with stderr on a pseudo-terminal; returns (exit status, stdout, what the
     terminal showed)."""
     import fcntl
-    import os
     import pty
-    import select
     import struct
     import termios
     import time
+
+    from tests.support import read_terminal
 
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a real terminal's size
@@ -119,20 +119,8 @@ def run_cli_on_a_terminal(args: list[str], site: Path, cwd: Path, timeout: float
         proc = subprocess.Popen([sys.executable, "-m", "mmzoo", *args], stdout=subprocess.PIPE, stderr=follower,
                                 env=cli_env(site), cwd=cwd)
         os.close(follower)
-        shown = bytearray()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # the child closed its end
-                    break
-                if not chunk:
-                    break
-                shown += chunk
-            elif proc.poll() is not None:
-                break
+        shown = read_terminal(leader, proc, deadline)
         stdout = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
         return proc.returncode, stdout.decode(), shown.decode(errors="replace")
     finally:
