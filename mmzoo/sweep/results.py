@@ -88,16 +88,20 @@ def lower_is_better(metric: str) -> bool:
     return any(word in metric.lower() for word in LOSSES)
 
 
-def machine() -> str:
-    """Cores, CPU model, Python, torch (when importable without cost here) and OS of this machine."""
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """This machine's CPU model (from /proc/cpuinfo where there is one, else what platform says)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """Cores, CPU model, Python, torch (when importable without cost here) and OS of this machine."""
+    cpu = cpu_name()
     try:
         from importlib.metadata import version
 
