@@ -39,17 +39,17 @@ def declared_fingerprint(dataset: Any) -> str | None:
         inner, indices = inner.dataset, inner.indices
     if isinstance(inner, RelabelledDataset):
         value = declared_fingerprint(inner)
+        if value is None:
+            return None
     else:
         method = getattr(inner, "fingerprint", None)
         if not callable(method):
             return None
         value = method()
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise Unfingerprintable(
-            f"{type(inner).__name__}.fingerprint() returned {value!r}; it must return a non-empty string"
-        )
+        if not isinstance(value, str) or not value:
+            raise Unfingerprintable(
+                f"{type(inner).__name__}.fingerprint() returned {value!r}; it must return a non-empty string"
+            )
     if indices is None:
         return value
     digest = hashlib.sha256(value.encode())

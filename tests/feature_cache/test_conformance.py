@@ -102,3 +102,13 @@ def test_a_dataset_mapped_onto_a_models_labels_keeps_a_cheap_fingerprint_that_fo
     assert declared_fingerprint(onto_abc) not in (declared_fingerprint(onto_bca), "numbers", None)
     assert declared_fingerprint(Subset(onto_abc, [0, 1])) != declared_fingerprint(onto_abc)
     assert declared_fingerprint(align_targets(Subset(data, [0, 1]), ("a", "b", "c"))) is not None
+
+
+def test_a_fingerprint_method_that_returns_no_string_is_refused():
+    from mmzoo.feature_cache.fingerprint import Unfingerprintable, declared_fingerprint
+
+    for value in (None, "", 7):
+        data = Numbers()
+        data.fingerprint = lambda value=value: value
+        with pytest.raises(Unfingerprintable, match=r"fingerprint\(\) returned .*; it must return a non-empty string"):
+            declared_fingerprint(data)
