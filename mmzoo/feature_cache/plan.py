@@ -48,6 +48,9 @@ class FeatureCache:
         self.train_mode()  # decide on (and compute in) the mode the encoders train in
         encoders = dict(self.model.encoders.items())
         reasons = {key: static_reason(key, encoder) for key, encoder in encoders.items()}
+        if self.config.data.modality_dropout:  # a stored row cannot lose its input batch by batch
+            reasons = {key: reason or "data.modality_dropout drops inputs as the model trains"
+                       for key, reason in reasons.items()}
         for key, encoder in encoders.items():
             if reasons[key] is None:
                 reasons[key] = self._probe(key, encoder, train_set)

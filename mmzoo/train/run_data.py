@@ -29,11 +29,6 @@ def build_run_data(
     dropout = None
     if config.data.modality_dropout:
         dropout = ModalityDropout(config.data.modality_dropout, list(collator.preprocessors), fusion=model.fusion)
-        frozen = [key for key, encoder in model.encoders.items()
-                  if not any(p.requires_grad for p in encoder.parameters())]
-        if frozen and config.data.cache_features == "auto":
-            note(f"feature cache: off for {', '.join(frozen)} "
-                 "(data.modality_dropout drops inputs as the model trains)")
     feature_cache = FeatureCache(model, config, device=device, train_mode=train_mode, note=note)
     loaders = build_loaders(
         config.data,
@@ -44,6 +39,6 @@ def build_run_data(
         pin_memory=device.type == "cuda",
         modality_dropout=dropout,
         check=lambda splits: check_training_data(model, splits, note),
-        prepare=None if dropout else feature_cache.attach,  # dropped inputs are not cached features
+        prepare=feature_cache.attach,
     )
     return feature_cache, loaders
